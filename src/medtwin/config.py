@@ -1,0 +1,79 @@
+"""One settings object. Values come from ``MEDTWIN_*`` environment variables, then an optional
+TOML file (``MEDTWIN_CONFIG`` or ``./medtwin.toml``), then these defaults, which serve the
+embedded mode (one SQLite file in ``./data``)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _bool(v: str) -> bool:
+    return v.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("data")
+    db: str = ""  # database URL or SQLite path; default <data_dir>/medtwin.db
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # MQTT ingest
+    mqtt_enabled: bool = True
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    mqtt_prefix: str = "medtwin/v1"
+    mqtt_client_id: str = "medtwin-ingest"
+    mqtt_shared_group: str = ""  # set to use $share/<group>/... (several workers)
+    # HL7 v2 MLLP listener (0 = off)
+    mllp_port: int = 0
+    # ingest rules
+    auto_register: bool = False
+    max_future_s: float = 86_400.0
+    # HTTP
+    max_body_bytes: int = 1_048_576
+    # writer
+    commit_max_rows: int = 20_000
+    commit_linger_s: float = 0.02
+    commit_max_delay_s: float = 0.25
+    # retention (0 = keep forever)
+    retention_days: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        return self.db or str(self.data_dir / "medtwin.db")
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        s = cls()
+        cfg_path = os.environ.get("MEDTWIN_CONFIG") or ("medtwin.toml" if Path("medtwin.toml").exists() else "")
+        values: dict[str, Any] = {}
+        if cfg_path:
+            with open(cfg_path, "rb") as f:
+                values.update(tomllib.load(f).get("medtwin", {}))
+        for f_ in fields(cls):
+            env = os.environ.get("MEDTWIN_" + f_.name.upper())
+            if env is not None:
+                values[f_.name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for f_ in fields(cls):
+            if f_.name not in values or f_.name == "extra":
+                continue
+            v = values[f_.name]
+            cur = getattr(s, f_.name)
+            if isinstance(cur, bool):
+                v = _bool(v) if isinstance(v, str) else bool(v)
+            elif isinstance(cur, int):
+                v = int(v)
+            elif isinstance(cur, float):
+                v = float(v)
+            elif isinstance(cur, Path):
+                v = Path(v)
+            setattr(s, f_.name, v)
+        return s
