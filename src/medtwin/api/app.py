@@ -1,0 +1,110 @@
+"""The FastAPI application factory.
+
+``create_app(runtime)`` mounts the routers, the problem+json error handlers and the body-size
+limit. When ``own_runtime`` is true the app starts the runtime (writer, MQTT ingest, MLLP
+listener, demo simulators registered as services) in its lifespan and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medtwin import __version__
+from medtwin.api import ingest_http, live, problems, twins
+from medtwin.api.limits import BodyLimitMiddleware
+from medtwin.core.errors import MedtwinError
+from medtwin.runtime import Runtime
+
+StartHook = Callable[[Runtime, asyncio.AbstractEventLoop], Awaitable[None] | None]
+
+PLACEHOLDER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>medtwin</title></head>
+<body style="font-family:system-ui;margin:2rem"><h1>medtwin</h1>
+<p>The medtwin API is running. The clinical dashboard is served here once installed.</p>
+<ul><li><a href="/docs">API documentation (OpenAPI)</a></li><li><a href="/api/twins?kind=ward">Wards</a></li>
+<li><a href="/fhir/metadata">FHIR CapabilityStatement</a></li></ul></body></html>"""
+
+
+def create_app(runtime: Runtime, *, own_runtime: bool = True, on_start: list[StartHook] | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if own_runtime:
+            runtime.start()
+        app.state.hub = live.LiveHub(runtime, loop, interval=runtime.settings.extra.get("live_interval_s", 1.0))
+        for hook in on_start or []:
+            res = hook(runtime, loop)
+            if res is not None:
+                await res
+        try:
+            yield
+        finally:
+            app.state.hub.close()
+            if own_runtime:
+                await asyncio.to_thread(runtime.stop)
+
+    app = FastAPI(title="medtwin", version=__version__, lifespan=lifespan,
+                  description="Medical digital twin platform: twins, observations, FHIR R4, live feed.")
+    app.state.runtime = runtime
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_exception_handler(MedtwinError, problems.medtwin_error_handler)
+    app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
+    app.include_router(twins.router)
+    app.include_router(ingest_http.router)
+    app.include_router(live.router)
+    _optional_routers(app)
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    def index() -> Any:
+        return _index_page()
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        ok = runtime.writer._thread is not None and runtime.writer._thread.is_alive()
+        try:
+            runtime.store.schema_version()
+            db_ok = True
+        except Exception:  # noqa: BLE001 - readiness reports, never raises
+            db_ok = False
+        body = {"status": "ready" if ok and db_ok else "not ready", "writer": ok, "database": db_ok,
+                "queued_rows": runtime.writer.queued_rows}
+        return JSONResponse(body, status_code=200 if ok and db_ok else 503)
+
+    return app
+
+
+def _optional_routers(app: FastAPI) -> None:
+    """Routers of capabilities that may not be installed in this build."""
+    import importlib
+
+    for mod in ("medtwin.api.fhir",):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        app.include_router(m.router)
+
+
+def _index_page() -> Any:
+    from pathlib import Path
+
+    from fastapi.responses import FileResponse
+
+    index = Path(__file__).resolve().parent.parent / "web" / "static" / "index.html"
+    if index.exists():
+        return FileResponse(index)
+    return HTMLResponse(PLACEHOLDER)

@@ -1,0 +1,1 @@
+"""Services: one package per capability, built on the store, the bus and the models."""
