@@ -25,6 +25,7 @@ from medtwin.core.codes import BY_KEY
 from medtwin.core.errors import ValidationError
 
 _ONE = Decimal("1")
+_UNIT_TEXT = {"Cel": " degC", "mm[Hg]": " mmHg", "/min": "/min", "%": " %", "{score}": ""}
 _TENTH = Decimal("0.1")
 
 #: A scoring table: ``(upper_bound_inclusive, points)`` rows in ascending order of bound; the
@@ -79,8 +80,9 @@ def check_number(value: float, field: str, *, key: str | None = None) -> float:
     if info is not None and info.bounds is not None:
         low, high = info.bounds
         if not low <= v <= high:
+            unit = _UNIT_TEXT.get(info.unit, info.unit)
             raise ValidationError(
-                f"{v:g} {info.unit} is outside the accepted range {low:g}-{high:g} for {info.display}",
+                f"{v:g} is outside the accepted range {low:g}-{high:g}{unit} for {info.display}",
                 field=field,
             )
     return v
