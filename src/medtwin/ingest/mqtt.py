@@ -91,11 +91,13 @@ class MqttIngest:
 
     def __init__(self, ingestor: Ingestor, *, host: str = "127.0.0.1", port: int = 1883,
                  prefix: str = "medtwin/v1", client_id: str = "medtwin-ingest", username: str = "",
-                 password: str = "", shared_group: str = "", keepalive: int = 30) -> None:
+                 password: str = "", shared_group: str = "", keepalive: int = 30,
+                 session_expiry_s: int = SESSION_EXPIRY_S) -> None:
         self.ingestor = ingestor
         self.host, self.port, self.prefix = host, port, prefix
         self.shared_group = shared_group
         self.keepalive = keepalive
+        self.session_expiry_s = session_expiry_s
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                                   manual_ack=True)
         if username:
@@ -114,7 +116,7 @@ class MqttIngest:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> MqttIngest:
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(self.host, self.port, keepalive=self.keepalive, clean_start=False,
                                   properties=props)
         self.client.loop_start()

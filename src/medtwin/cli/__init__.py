@@ -1,0 +1,1 @@
+"""The ``medtwin`` command line (typer + rich)."""

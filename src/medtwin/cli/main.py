@@ -1,0 +1,167 @@
+"""``medtwin``: serve the platform, run the demo hospital, ingest files, run listeners."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from medtwin import __version__
+from medtwin.config import Settings
+
+app = typer.Typer(help="medtwin: medical digital twin platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+
+def _settings(**kw: object) -> Settings:
+    return Settings.load(**kw)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def version() -> None:
+    """Print the medtwin version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    db: Annotated[str | None, typer.Option(help="Database URL or SQLite path (env MEDTWIN_DB).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    mqtt: Annotated[bool | None, typer.Option("--mqtt/--no-mqtt", help="Consume device readings from MQTT.")] = None,
+    mqtt_host: Annotated[str | None, typer.Option(help="MQTT broker host.")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
+    mllp_port: Annotated[int | None, typer.Option(help="Also listen for HL7 v2 over MLLP on this port.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the API, the live feed and the ingest listeners."""
+    _logging(verbose)
+    from medtwin.cli.server import run_server
+
+    s = _settings(db=db, host=host, port=port, mqtt_enabled=mqtt, mqtt_host=mqtt_host, mqtt_port=mqtt_port,
+                  mllp_port=mllp_port)
+    run_server(s)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    db: Annotated[str | None, typer.Option(help="Database (default data/demo.db, recreated).")] = None,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1.0,
+    keep: Annotated[bool, typer.Option(help="Keep the existing demo database instead of recreating it.")] = False,
+    backfill_hours: Annotated[float, typer.Option(help="Hours of history to backfill at 1/min.")] = 6.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start the live demo hospital (synthetic patients and monitors) at http://HOST:PORT."""
+    _logging(verbose)
+    from medtwin.cli.server import run_demo
+
+    run_demo(host=host, port=port, db=db, speed=speed, keep=keep, backfill_hours=backfill_hours)
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="File to load (FHIR JSON/NDJSON, HL7 v2, CSV).", exists=True,
+                                         dir_okay=False, readable=True)],
+    db: Annotated[str | None, typer.Option(help="Database URL or SQLite path (env MEDTWIN_DB).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto | fhir | hl7v2 | csv")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the outcome.")] = False,
+    auto_register: Annotated[bool | None, typer.Option(help="Create unknown patients instead of rejecting.")] = None,
+) -> None:
+    """Ingest a file; exit 0 when nothing was rejected, 1 when something was."""
+    from medtwin.cli.ingest_cmd import FORMATS, detect_format, ingest_file
+    from medtwin.core.errors import MedtwinError
+    from medtwin.runtime import Runtime
+
+    if fmt not in FORMATS:
+        console.print(f"[red]--format: {fmt!r} is not one of {', '.join(FORMATS)}[/red]")
+        raise typer.Exit(2)
+    s = _settings(db=db, auto_register=auto_register)
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+        kind = detect_format(path, head) if fmt == "auto" else fmt
+        with Runtime(s) as rt:
+            if as_json or not sys.stderr.isatty():
+                res = ingest_file(rt, path, kind)
+            else:
+                from rich.progress import Progress
+
+                with Progress(console=console, transient=True) as prog:
+                    task = prog.add_task(f"ingesting {path.name} ({kind})", total=None)
+                    res = ingest_file(rt, path, kind, progress=lambda n: prog.advance(task, n))
+    except MedtwinError as exc:
+        out = {"accepted": 0, "duplicates": 0, "rejected": [{"index": None, **exc.as_dict()}]}
+        if as_json:
+            typer.echo(json.dumps(out))
+        else:
+            console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(res.as_dict()))
+    else:
+        console.print(f"accepted [green]{res.accepted}[/green], duplicates {res.duplicates}, "
+                      f"rejected [{'red' if res.rejected else 'green'}]{len(res.rejected)}[/]")
+        for r in res.rejected[:20]:
+            console.print(f"  item {r.get('index')}: {r.get('field')}: {r.get('reason')}")
+        if len(res.rejected) > 20:
+            console.print(f"  ... and {len(res.rejected) - 20} more")
+    raise typer.Exit(1 if res.rejected else 0)
+
+
+@app.command()
+def mllp(
+    port: Annotated[int, typer.Option(help="TCP port for HL7 v2 over MLLP.")] = 2575,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    db: Annotated[str | None, typer.Option(help="Database URL or SQLite path (env MEDTWIN_DB).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Listen for HL7 v2 ORU^R01 over MLLP; ACK only after commit."""
+    _logging(verbose)
+    import asyncio
+
+    from medtwin.ingest.mllp import serve_mllp
+    from medtwin.runtime import Runtime
+
+    async def main() -> None:
+        with Runtime(_settings(db=db)) as rt:
+            server = await serve_mllp(rt.ingestor, host, port)
+            console.print(f"MLLP listening on {host}:{port}")
+            async with server:
+                await server.serve_forever()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+def _register_subapps() -> None:
+    import importlib
+
+    for mod, attr, name in (("medtwin.cli.score", "score_app", "score"),):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        app.add_typer(getattr(m, attr), name=name)
+
+
+_register_subapps()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The live demo hospital: synthetic building, wards, beds, patients, staff and devices."""

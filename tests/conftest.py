@@ -1,0 +1,85 @@
+"""Shared fixtures: stores on SQLite and on the real PostgreSQL, a fresh runtime, MQTT settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from medtwin.config import Settings
+from medtwin.core.model import Twin, TwinKind
+from medtwin.runtime import Runtime
+from medtwin.store.sql import SqlStore
+
+PG_ADMIN = os.environ.get("MEDTWIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MQTT_HOST = os.environ.get("MEDTWIN_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("MEDTWIN_TEST_MQTT_PORT", "1883"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the real server, dropped afterwards."""
+    name = "medtwin_t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlStore]:
+    s = SqlStore(db_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    s = SqlStore(str(tmp_path / "store.db"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime(Settings.load(db=str(tmp_path / "rt.db"), mqtt_enabled=False, data_dir=tmp_path))
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+def add_patients(rt_or_store: Runtime | SqlStore, *ids: str) -> None:
+    if isinstance(rt_or_store, Runtime):
+        for i in ids:
+            rt_or_store.registry.put(Twin(i, TwinKind.PATIENT, f"Synthetic {i}"))
+    else:
+        for i in ids:
+            rt_or_store.put_twin(Twin(i, TwinKind.PATIENT, f"Synthetic {i}"))
+
+
+@pytest.fixture
+def mqtt_prefix() -> str:
+    """A topic prefix of its own per test, so tests sharing the broker never see each other."""
+    return "medtwin-test/" + uuid.uuid4().hex[:10]
