@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medtwin.core.errors import ValidationError
-from medtwin.models.scores import mews, news2, qsofa
+from medtwin.models.scores import score_mews, score_news2, score_qsofa
 
 score_app = typer.Typer(
     help="Early-warning scores from one set of readings: NEWS2 (RCP 2017), qSOFA (Sepsis-3), MEWS (Subbe 2001).",
@@ -102,7 +102,7 @@ def news2_cmd(
 ) -> None:
     """NEWS2 (Royal College of Physicians 2017, chart 1), with band and clinical response (charts 2, 4)."""
     try:
-        result = news2(
+        result = score_news2(
             rr=rr,
             spo2=spo2,
             on_oxygen=None if o2 is None else o2 is AirOrOxygen.oxygen,
@@ -155,7 +155,7 @@ def qsofa_cmd(
 ) -> None:
     """qSOFA (Seymour et al., JAMA 2016): RR >= 22, SBP <= 100, altered mentation; positive at >= 2."""
     try:
-        result = qsofa(rr=rr, sbp=sbp, gcs=gcs, consciousness=acvpu)
+        result = score_qsofa(rr=rr, sbp=sbp, gcs=gcs, consciousness=acvpu)
     except ValidationError as exc:
         raise _bad_option(exc) from None
     mentation = " / ".join(x for x in (_shown(gcs) if gcs is not None else "", acvpu or "") if x)
@@ -183,7 +183,7 @@ def mews_cmd(
 ) -> None:
     """MEWS (Subbe et al., QJM 2001, table 1); a total >= 5 is flagged as higher risk."""
     try:
-        result = mews(sbp=sbp, hr=hr, rr=rr, temp=temp, avpu=avpu)
+        result = score_mews(sbp=sbp, hr=hr, rr=rr, temp=temp, avpu=avpu)
     except ValidationError as exc:
         raise _bad_option(exc) from None
     shown: dict[str, object] = {

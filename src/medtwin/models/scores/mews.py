@@ -118,7 +118,7 @@ class MewsResult:
         }
 
 
-def mews(
+def score_mews(
     *,
     sbp: float | None = None,
     hr: float | None = None,

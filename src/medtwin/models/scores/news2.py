@@ -227,7 +227,7 @@ def _check_scale(scale: int) -> int:
     return int(scale)
 
 
-def news2(
+def score_news2(
     *,
     rr: float | None = None,
     spo2: float | None = None,

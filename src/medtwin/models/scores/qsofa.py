@@ -78,7 +78,7 @@ def altered_mentation(
     return any(found) if found else None
 
 
-def qsofa(
+def score_qsofa(
     *,
     rr: float | None = None,
     sbp: float | None = None,
