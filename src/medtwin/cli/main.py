@@ -148,6 +148,43 @@ def mllp(
         pass
 
 
+@app.command()
+def worker(
+    db: Annotated[str | None, typer.Option(help="Database URL or SQLite path (env MEDTWIN_DB).")] = None,
+    mqtt_host: Annotated[str | None, typer.Option(help="MQTT broker host.")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
+    prefix: Annotated[str | None, typer.Option(help="MQTT topic prefix.")] = None,
+    client_id: Annotated[str | None, typer.Option(help="MQTT client id (one persistent session each).")] = None,
+    shared_group: Annotated[str | None, typer.Option(help="Share the load with other workers ($share group).")] = None,
+    session_expiry: Annotated[int, typer.Option(help="Seconds the broker keeps our session when we are away.")]
+    = 7 * 24 * 3600,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Ingest worker without HTTP: consume MQTT, commit, then acknowledge."""
+    _logging(verbose)
+    import signal
+    import threading
+
+    from medtwin.ingest.mqtt import MqttIngest
+    from medtwin.runtime import Runtime
+
+    s = _settings(db=db, mqtt_host=mqtt_host, mqtt_port=mqtt_port, mqtt_prefix=prefix, mqtt_client_id=client_id,
+                  mqtt_shared_group=shared_group)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with Runtime(s) as rt:
+        m = MqttIngest(rt.ingestor, host=s.mqtt_host, port=s.mqtt_port, prefix=s.mqtt_prefix,
+                       client_id=s.mqtt_client_id, username=s.mqtt_username, password=s.mqtt_password,
+                       shared_group=s.mqtt_shared_group, session_expiry_s=session_expiry)
+        m.start()
+        if m.wait_connected(30):
+            console.print(f"worker connected to {s.mqtt_host}:{s.mqtt_port} ({s.mqtt_prefix})")
+        while not stop.wait(1.0):
+            pass
+        m.stop()
+
+
 def _register_subapps() -> None:
     import importlib
 
