@@ -21,8 +21,7 @@ from medtwin.core.model import Observation, Twin, TwinKind
 from medtwin.ingest import hl7v2
 from medtwin.ingest.hl7v2 import Hl7Config, Hl7Error, Hl7Reject, build_ack, build_oru, parse_oru, parse_ts
 from medtwin.ingest.mllp import Hl7Receiver, MllpDecoder, frame
-from medtwin.ingest.pipeline import Ingestor
-from medtwin.store.writer import Ack
+from medtwin.ingest.pipeline import Ingestor, IngestResult
 
 MSH = "MSH|^~\\&|MINDRAY_EGATEWAY^00A0370027000143^EUI-64|ICU-A|MEDTWIN|HOSP|20260314100000+0100||ORU^R01^ORU_R01|15419|P|2.6|||AL|NE||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
 PCD01 = "\r".join([
@@ -437,27 +436,36 @@ class FakeStore:
         self.recorded.extend(rejects)
 
 
-class FakeWriter:
+class FakeIngestor:
+    """The real Ingestor's validation (``prepare``) with an in-memory commit: no writer internals."""
+
     def __init__(self, fail: bool = False) -> None:
+        self.store = FakeStore(["P001", "PA"])
+        self.real = Ingestor(self.store, None, clock=ManualClock(NOW))  # type: ignore[arg-type]
         self.keys: set[tuple[str, str]] = set()
         self.fail = fail
 
-    def submit(self, obs: Sequence[Observation], meds: Any = (), *, context: Any = None) -> Future[Ack]:
-        fut: Future[Ack] = Future()
+    def ingest_many(self, batches: Sequence[Any], *, context: Any = None) -> Future[IngestResult]:
+        fut: Future[IngestResult] = Future()
         if self.fail:
             fut.set_exception(StoreError("store unavailable: batch not committed"))
             return fut
+        obs: list[Observation] = []
+        rejects: list[dict[str, Any]] = []
+        for b in batches:
+            o, _, r = self.real.prepare(b, NOW)
+            obs, rejects = obs + o, rejects + r
         new = [o for o in obs if o.key not in self.keys]
         self.keys.update(o.key for o in new)
-        fut.set_result(Ack(accepted=new, duplicates=len(obs) - len(new)))
+        fut.set_result(IngestResult(accepted=len(new), duplicates=len(obs) - len(new), rejected=rejects))
         return fut
 
 
+NOW = datetime(2026, 3, 14, 12, tzinfo=UTC)
+
+
 def receiver(fail: bool = False) -> Hl7Receiver:
-    ing = Ingestor(
-        FakeStore(["P001", "PA"]), FakeWriter(fail), clock=ManualClock(datetime(2026, 3, 14, 12, tzinfo=UTC))
-    )  # type: ignore[arg-type]
-    return Hl7Receiver(ing)
+    return Hl7Receiver(FakeIngestor(fail))
 
 
 def answer(rx: Hl7Receiver, data: bytes | str) -> dict[str, Any]:
