@@ -52,7 +52,9 @@ class Settings:
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         s = cls()
-        cfg_path = os.environ.get("MEDTWIN_CONFIG") or ("medtwin.toml" if Path("medtwin.toml").exists() else "")
+        cfg_path = os.environ.get("MEDTWIN_CONFIG") or (
+            "medtwin.toml" if Path("medtwin.toml").exists() else ""
+        )
         values: dict[str, Any] = {}
         if cfg_path:
             with open(cfg_path, "rb") as f:

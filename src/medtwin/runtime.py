@@ -23,17 +23,28 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
-                 store: SqlStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, clock: Clock | None = None, store: SqlStore | None = None
+    ) -> None:
         self.settings = settings or Settings.load()
         self.clock = clock or WallClock()
         self.store = store or SqlStore(self.settings.db_url, clock=self.clock)
         self.bus = Bus()
-        self.writer = BatchWriter(self.store, self.bus, max_rows=self.settings.commit_max_rows,
-                                  linger=self.settings.commit_linger_s, max_delay=self.settings.commit_max_delay_s)
+        self.writer = BatchWriter(
+            self.store,
+            self.bus,
+            max_rows=self.settings.commit_max_rows,
+            linger=self.settings.commit_linger_s,
+            max_delay=self.settings.commit_max_delay_s,
+        )
         self.registry = Registry(self.store, self.bus, self.clock)
-        self.ingestor = Ingestor(self.store, self.writer, auto_register=self.settings.auto_register,
-                                 clock=self.clock, max_future_s=self.settings.max_future_s)
+        self.ingestor = Ingestor(
+            self.store,
+            self.writer,
+            auto_register=self.settings.auto_register,
+            clock=self.clock,
+            max_future_s=self.settings.max_future_s,
+        )
         self.bus.subscribe(TwinChanged, lambda _e: self.ingestor.refresh())
         self.bus.subscribe(RelationshipChanged, lambda _e: self.ingestor.refresh())
         self.services: dict[str, Any] = {}
@@ -53,7 +64,7 @@ class Runtime:
         for fn in reversed(self._stoppers):
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("error while stopping %r", fn)
         self._stoppers.clear()
         self.writer.stop()

@@ -47,8 +47,13 @@ class Publisher:
 def readings_for(seq: int, n: int = 5, t0: datetime | None = None) -> list[dict[str, Any]]:
     t = (t0 or datetime(2026, 11, 28, 8, 0, tzinfo=UTC)) + timedelta(seconds=seq)
     iso = t.isoformat().replace("+00:00", "Z")
-    kinds = [("hr", 60 + seq % 40, "/min"), ("spo2", 90 + seq % 10, "%"), ("rr", 12 + seq % 8, "/min"),
-             ("temp", 36.5 + (seq % 10) / 10, "Cel"), ("sbp", 100 + seq % 40, "mm[Hg]")]
+    kinds = [
+        ("hr", 60 + seq % 40, "/min"),
+        ("spo2", 90 + seq % 10, "%"),
+        ("rr", 12 + seq % 8, "/min"),
+        ("temp", 36.5 + (seq % 10) / 10, "Cel"),
+        ("sbp", 100 + seq % 40, "mm[Hg]"),
+    ]
     return [{"code": c, "value": v, "unit": u, "time": iso} for c, v, u in kinds[:n]]
 
 

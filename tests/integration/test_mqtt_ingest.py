@@ -29,8 +29,14 @@ def _runtime(tmp_path: Path) -> Runtime:
 
 def test_readings_stored_once_and_acked_after_commit(tmp_path: Path, mqtt_prefix: str) -> None:
     rt = _runtime(tmp_path)
-    ing = MqttIngest(rt.ingestor, host=MQTT_HOST, port=MQTT_PORT, prefix=mqtt_prefix,
-                     client_id="t-" + uuid.uuid4().hex[:8], session_expiry_s=60).start()
+    ing = MqttIngest(
+        rt.ingestor,
+        host=MQTT_HOST,
+        port=MQTT_PORT,
+        prefix=mqtt_prefix,
+        client_id="t-" + uuid.uuid4().hex[:8],
+        session_expiry_s=60,
+    ).start()
     assert ing.wait_connected(10)
     pub = Publisher(MQTT_HOST, MQTT_PORT, mqtt_prefix, "p-" + uuid.uuid4().hex[:8])
     try:
@@ -38,15 +44,23 @@ def test_readings_stored_once_and_acked_after_commit(tmp_path: Path, mqtt_prefix
             pub.send("MON-1", seq, readings_for(seq))  # patient from the device's monitors link
         for seq in range(10):  # the same messages again: stored once
             pub.send("MON-1", seq, readings_for(seq))
-        pub.send("MON-1", 100, [{"code": "hr", "value": "fast", "time": "2026-11-28T08:00:00Z"},
-                                {"code": "spo2", "value": 97, "time": "2026-11-28T08:00:00Z"}])
+        pub.send(
+            "MON-1",
+            100,
+            [
+                {"code": "hr", "value": "fast", "time": "2026-11-28T08:00:00Z"},
+                {"code": "spo2", "value": 97, "time": "2026-11-28T08:00:00Z"},
+            ],
+        )
         pub.send_raw("devices/MON-1/obs", b"\x00\xffnot json")
         assert wait_until(lambda: len(pub.acks) >= 32, 20)
         assert rt.store.count_observations() == 20 * 5 + 1
         by_seq = {a["seq"]: a for a in pub.acks if a["seq"] is not None}
         assert by_seq["0"]["accepted"] + by_seq["0"]["duplicates"] == 5
         assert sum(a["duplicates"] for a in pub.acks) == 50
-        assert by_seq["100"]["rejected"] == [{"index": 0, "field": "value", "reason": "expected a number, got 'fast'"}]
+        assert by_seq["100"]["rejected"] == [
+            {"index": 0, "field": "value", "reason": "expected a number, got 'fast'"}
+        ]
         assert any(a["status"] == "rejected" and a["rejected"][0]["field"] == "payload" for a in pub.acks)
         rejects = rt.store.rejects()
         assert {r["field"] for r in rejects} >= {"value", "payload"}
@@ -78,10 +92,31 @@ def _start_worker(db: str, prefix: str, client_id: str) -> subprocess.Popen[byte
     """Start ``medtwin worker`` and wait until it has connected (and so subscribed) to the broker."""
     log = Path(db + f".{time.monotonic_ns()}.log")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "medtwin.cli.main", "worker", "--db", db, "--mqtt-host", MQTT_HOST,
-         "--mqtt-port", str(MQTT_PORT), "--prefix", prefix, "--client-id", client_id, "--session-expiry", "300"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert wait_until(lambda: "worker connected" in log.read_text(errors="replace") or proc.poll() is not None, 60)
+        [
+            sys.executable,
+            "-m",
+            "medtwin.cli.main",
+            "worker",
+            "--db",
+            db,
+            "--mqtt-host",
+            MQTT_HOST,
+            "--mqtt-port",
+            str(MQTT_PORT),
+            "--prefix",
+            prefix,
+            "--client-id",
+            client_id,
+            "--session-expiry",
+            "300",
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert wait_until(
+        lambda: "worker connected" in log.read_text(errors="replace") or proc.poll() is not None, 60
+    )
     assert proc.poll() is None, log.read_text(errors="replace")
     return proc
 

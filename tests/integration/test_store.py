@@ -25,11 +25,27 @@ from tests.conftest import add_patients
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
-def reading(i: int, twin: str = "P1", code: str = "8867-4", value: float | None = None, source: str = "mon-1",
-            t: datetime | None = None, status: ObsStatus = ObsStatus.FINAL) -> Observation:
+def reading(
+    i: int,
+    twin: str = "P1",
+    code: str = "8867-4",
+    value: float | None = None,
+    source: str = "mon-1",
+    t: datetime | None = None,
+    status: ObsStatus = ObsStatus.FINAL,
+) -> Observation:
     when = t or T0 + timedelta(seconds=i)
-    return Observation(twin_id=twin, code=code, effective=when, received=when, source=source, source_id=str(i),
-                       value=float(60 + i % 40) if value is None else value, unit="/min", status=status)
+    return Observation(
+        twin_id=twin,
+        code=code,
+        effective=when,
+        received=when,
+        source=source,
+        source_id=str(i),
+        value=float(60 + i % 40) if value is None else value,
+        unit="/min",
+        status=status,
+    )
 
 
 def test_schema_version_and_idempotent_migrate(store: SqlStore) -> None:
@@ -115,7 +131,9 @@ def test_entered_in_error_is_kept_but_hidden(store: SqlStore) -> None:
 
 def test_medications(store: SqlStore) -> None:
     add_patients(store, "P1")
-    m = MedicationAdministration("P1", "paracetamol", 1000, "mg", "oral", T0, "nurse-1", "m1", performer="nurse-1")
+    m = MedicationAdministration(
+        "P1", "paracetamol", 1000, "mg", "oral", T0, "nurse-1", "m1", performer="nurse-1"
+    )
     r = store.write(medications=[m, m])
     assert len(r.medications) == 1 and r.medication_duplicates == 1
     assert store.medications("P1")[0].drug == "paracetamol"
@@ -142,7 +160,9 @@ def test_batch_writer_groups_commits_and_acks(store: SqlStore) -> None:
 
 
 def test_rejects_are_kept(store: SqlStore) -> None:
-    store.record_rejects("mqtt", "mon-1", [{"index": 2, "field": "value", "reason": "not a number"}], payload="{}")
+    store.record_rejects(
+        "mqtt", "mon-1", [{"index": 2, "field": "value", "reason": "not a number"}], payload="{}"
+    )
     r = store.rejects()
     assert r[0]["field"] == "value" and r[0]["adapter"] == "mqtt"
 
@@ -150,8 +170,13 @@ def test_rejects_are_kept(store: SqlStore) -> None:
 def test_method_roundtrip(store: SqlStore) -> None:
     add_patients(store, "P1")
     o = reading(1)
-    o = Observation(**{**{f: getattr(o, f) for f in o.__dataclass_fields__}, "method": Method.MANUAL,
-                       "meta": {"derived_from": [1, 2]}})
+    o = Observation(
+        **{
+            **{f: getattr(o, f) for f in o.__dataclass_fields__},
+            "method": Method.MANUAL,
+            "meta": {"derived_from": [1, 2]},
+        }
+    )
     store.write([o])
     got = store.history("P1")[0]
     assert got.method is Method.MANUAL and got.meta == {"derived_from": [1, 2]}

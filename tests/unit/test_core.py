@@ -89,8 +89,17 @@ def test_coded_and_manual() -> None:
     assert o2.status is ObsStatus.ENTERED_IN_ERROR
 
 
-@given(st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=30), st.booleans(),
-                 st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3)))
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=30),
+        st.booleans(),
+        st.lists(st.integers(), max_size=3),
+        st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+    )
+)
 def test_parse_time_never_crashes(value: object) -> None:
     try:
         t = parse_time(value)
@@ -99,10 +108,19 @@ def test_parse_time_never_crashes(value: object) -> None:
     assert t.tzinfo is not None
 
 
-@given(st.dictionaries(st.sampled_from(["code", "value", "unit", "time", "status", "method", "system", "x"]),
-                       st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                                 st.text(max_size=12), st.booleans(), st.sampled_from(["hr", "8867-4", "bpm",
-                                                                                       "2026-11-28T10:00:00Z"]))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["code", "value", "unit", "time", "status", "method", "system", "x"]),
+        st.one_of(
+            st.none(),
+            st.integers(-(10**6), 10**6),
+            st.floats(allow_nan=True),
+            st.text(max_size=12),
+            st.booleans(),
+            st.sampled_from(["hr", "8867-4", "bpm", "2026-11-28T10:00:00Z"]),
+        ),
+    )
+)
 def test_build_observation_only_raises_validation_errors(raw: dict) -> None:
     try:
         o = obs(raw)

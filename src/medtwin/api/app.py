@@ -32,13 +32,17 @@ PLACEHOLDER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><tit
 <li><a href="/fhir/metadata">FHIR CapabilityStatement</a></li></ul></body></html>"""
 
 
-def create_app(runtime: Runtime, *, own_runtime: bool = True, on_start: list[StartHook] | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime, *, own_runtime: bool = True, on_start: list[StartHook] | None = None
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         if own_runtime:
             runtime.start()
-        app.state.hub = live.LiveHub(runtime, loop, interval=runtime.settings.extra.get("live_interval_s", 1.0))
+        app.state.hub = live.LiveHub(
+            runtime, loop, interval=runtime.settings.extra.get("live_interval_s", 1.0)
+        )
         for hook in on_start or []:
             res = hook(runtime, loop)
             if res is not None:
@@ -50,8 +54,12 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True, on_start: list[Sta
             if own_runtime:
                 await asyncio.to_thread(runtime.stop)
 
-    app = FastAPI(title="medtwin", version=__version__, lifespan=lifespan,
-                  description="Medical digital twin platform: twins, observations, FHIR R4, live feed.")
+    app = FastAPI(
+        title="medtwin",
+        version=__version__,
+        lifespan=lifespan,
+        description="Medical digital twin platform: twins, observations, FHIR R4, live feed.",
+    )
     app.state.runtime = runtime
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_exception_handler(MedtwinError, problems.medtwin_error_handler)
@@ -76,10 +84,14 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True, on_start: list[Sta
         try:
             runtime.store.schema_version()
             db_ok = True
-        except Exception:  # noqa: BLE001 - readiness reports, never raises
+        except Exception:
             db_ok = False
-        body = {"status": "ready" if ok and db_ok else "not ready", "writer": ok, "database": db_ok,
-                "queued_rows": runtime.writer.queued_rows}
+        body = {
+            "status": "ready" if ok and db_ok else "not ready",
+            "writer": ok,
+            "database": db_ok,
+            "queued_rows": runtime.writer.queued_rows,
+        }
         return JSONResponse(body, status_code=200 if ok and db_ok else 503)
 
     return app

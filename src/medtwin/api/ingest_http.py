@@ -30,8 +30,9 @@ def batch_from_json(body: Any, method: Method = Method.DEVICE) -> ReadingBatch:
         raise ValidationError("body must be a JSON object", field="body")
     source = body.get("device") or body.get("source")
     if not isinstance(source, str) or not valid_id(source):
-        raise ValidationError("device (or source) must be an id of 1-64 letters, digits, '.', '_' or '-'",
-                              field="device")
+        raise ValidationError(
+            "device (or source) must be an id of 1-64 letters, digits, '.', '_' or '-'", field="device"
+        )
     seq = body.get("seq")
     if seq is None or isinstance(seq, bool) or not isinstance(seq, int | str):
         raise ValidationError("seq (the sender's message number) is required", field="seq")
@@ -45,9 +46,15 @@ def batch_from_json(body: Any, method: Method = Method.DEVICE) -> ReadingBatch:
     if patient is not None and not isinstance(patient, str):
         raise ValidationError("patient must be a string id", field="patient")
     m = body.get("method", method.value)
-    return ReadingBatch(source=source, msg_id=str(seq), readings=readings, medications=meds, subject=patient,
-                        device=source if m == "device" else None,
-                        method=Method(m) if m in ("device", "manual") else method)
+    return ReadingBatch(
+        source=source,
+        msg_id=str(seq),
+        readings=readings,
+        medications=meds,
+        subject=patient,
+        device=source if m == "device" else None,
+        method=Method(m) if m in ("device", "manual") else method,
+    )
 
 
 @router.post("/ingest")

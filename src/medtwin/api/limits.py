@@ -55,11 +55,22 @@ class BodyLimitMiddleware:
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body: dict[str, Any] = {"type": "about:blank", "title": "Payload too large", "status": 413,
-                                "detail": f"request body exceeds {self.max_bytes} bytes",
-                                "instance": scope.get("path", "")}
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"request body exceeds {self.max_bytes} bytes",
+            "instance": scope.get("path", ""),
+        }
         data = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})

@@ -94,8 +94,14 @@ class LiveHub:
         self.subs.add(sub)
         sender = asyncio.create_task(self._sender(ws, sub))
         try:
-            await ws.send_json({"type": "hello", "scope": scope, "interval_s": self.interval,
-                                "patients": sorted(patients) if patients is not None else None})
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "scope": scope,
+                    "interval_s": self.interval,
+                    "patients": sorted(patients) if patients is not None else None,
+                }
+            )
             while True:  # the client may send pings; a closed socket ends the loop
                 await ws.receive_text()
         except (WebSocketDisconnect, RuntimeError):
@@ -130,8 +136,11 @@ class LiveHub:
 def _hub(ws: WebSocket) -> LiveHub:
     hub: LiveHub | None = getattr(ws.app.state, "hub", None)
     if hub is None:
-        hub = LiveHub(ws.app.state.runtime, asyncio.get_running_loop(),
-                      interval=ws.app.state.runtime.settings.extra.get("live_interval_s", 1.0))
+        hub = LiveHub(
+            ws.app.state.runtime,
+            asyncio.get_running_loop(),
+            interval=ws.app.state.runtime.settings.extra.get("live_interval_s", 1.0),
+        )
         ws.app.state.hub = hub
     return hub
 

@@ -15,9 +15,16 @@ from medtwin.core.errors import MedtwinError
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
-            type_: str = "about:blank", instance: str | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
@@ -46,5 +53,10 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, str(exc.detail) if exc.status_code < 500 else "Error", str(exc.detail),
-                   instance=request.url.path, headers=getattr(exc, "headers", None))
+    return problem(
+        exc.status_code,
+        str(exc.detail) if exc.status_code < 500 else "Error",
+        str(exc.detail),
+        instance=request.url.path,
+        headers=getattr(exc, "headers", None),
+    )

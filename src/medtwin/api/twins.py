@@ -68,8 +68,14 @@ def get_twin(twin_id: str, rt: RT) -> dict[str, Any]:
 
 @router.put("/twins/{twin_id}")
 def put_twin(twin_id: str, body: TwinIn, rt: RT) -> dict[str, Any]:
-    t = Twin(id=twin_id, kind=body.kind, name=body.name, attributes=body.attributes, identity=body.identity,
-             active=body.active)
+    t = Twin(
+        id=twin_id,
+        kind=body.kind,
+        name=body.name,
+        attributes=body.attributes,
+        identity=body.identity,
+        active=body.active,
+    )
     return twin_json(rt.registry.put(t))
 
 
@@ -104,35 +110,60 @@ def children(twin_id: str, rt: RT) -> list[dict[str, Any]]:
 def state(twin_id: str, rt: RT) -> dict[str, Any]:
     rt.registry.get(twin_id)
     latest = rt.store.latest(twin_id)
-    return {"twin": twin_id, "time": rt.clock.now().isoformat(),
-            "latest": {(o.code): obs_json(o) for o in latest.values()}}
+    return {
+        "twin": twin_id,
+        "time": rt.clock.now().isoformat(),
+        "latest": {(o.code): obs_json(o) for o in latest.values()},
+    }
 
 
 @router.get("/twins/{twin_id}/observations")
-def history(twin_id: str, rt: RT, code: str | None = None, start: str | None = None, end: str | None = None,
-            limit: Annotated[int, Query(ge=1, le=50_000)] = 1000,
-            include_errors: bool = False) -> list[dict[str, Any]]:
+def history(
+    twin_id: str,
+    rt: RT,
+    code: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 1000,
+    include_errors: bool = False,
+) -> list[dict[str, Any]]:
     rt.registry.get(twin_id)
     s, e = _window(start, end, rt, timedelta(hours=24))
-    rows = rt.store.history(twin_id, _code(code) if code else None, s, e, limit, include_errors=include_errors)
+    rows = rt.store.history(
+        twin_id, _code(code) if code else None, s, e, limit, include_errors=include_errors
+    )
     return [obs_json(o) for o in rows]
 
 
 @router.get("/twins/{twin_id}/series")
-def series(twin_id: str, rt: RT, code: str, start: str | None = None, end: str | None = None,
-           bucket: Annotated[float | None, Query(gt=0, le=86_400 * 31)] = None,
-           points: Annotated[int, Query(ge=10, le=5000)] = 600) -> dict[str, Any]:
+def series(
+    twin_id: str,
+    rt: RT,
+    code: str,
+    start: str | None = None,
+    end: str | None = None,
+    bucket: Annotated[float | None, Query(gt=0, le=86_400 * 31)] = None,
+    points: Annotated[int, Query(ge=10, le=5000)] = 600,
+) -> dict[str, Any]:
     """Downsampled series for charts: the bucket size defaults to (end - start) / points."""
     rt.registry.get(twin_id)
     s, e = _window(start, end, rt, timedelta(hours=1))
     size = bucket or max(1.0, (e - s).total_seconds() / points)
     c = _code(code)
-    return {"twin": twin_id, "code": c, "start": s.isoformat(), "end": e.isoformat(), "bucket_s": size,
-            "buckets": [bucket_json(b) for b in rt.store.buckets(twin_id, c, s, e, size)]}
+    return {
+        "twin": twin_id,
+        "code": c,
+        "start": s.isoformat(),
+        "end": e.isoformat(),
+        "bucket_s": size,
+        "buckets": [bucket_json(b) for b in rt.store.buckets(twin_id, c, s, e, size)],
+    }
 
 
 @router.get("/twins/{twin_id}/medications")
-def medications(twin_id: str, rt: RT, start: str | None = None, end: str | None = None) -> list[dict[str, Any]]:
+def medications(
+    twin_id: str, rt: RT, start: str | None = None, end: str | None = None
+) -> list[dict[str, Any]]:
     rt.registry.get(twin_id)
     s, e = _window(start, end, rt, timedelta(days=7))
     return [med_json(m) for m in rt.store.medications(twin_id, s, e)]
@@ -147,8 +178,13 @@ def place_patients(place_id: str, rt: RT) -> list[dict[str, Any]]:
     out = []
     for p in patients:
         chain = rt.registry.location_chain(p.id)
-        out.append({**twin_json(p), "location": [twin_json(x, identity=False) for x in chain],
-                    "latest": {o.code: obs_json(o) for o in latest.get(p.id, {}).values()}})
+        out.append(
+            {
+                **twin_json(p),
+                "location": [twin_json(x, identity=False) for x in chain],
+                "latest": {o.code: obs_json(o) for o in latest.get(p.id, {}).values()},
+            }
+        )
     return out
 
 
@@ -156,9 +192,20 @@ def place_patients(place_id: str, rt: RT) -> list[dict[str, Any]]:
 def codes() -> list[dict[str, Any]]:
     from medtwin.core.codes import all_codes
 
-    return [{"key": c.key, "system": c.system, "code": c.code, "ref": c.ref, "display": c.display,
-             "kind": c.kind.value, "unit": c.unit, "answers": list(c.answers), "category": c.category}
-            for c in all_codes()]
+    return [
+        {
+            "key": c.key,
+            "system": c.system,
+            "code": c.code,
+            "ref": c.ref,
+            "display": c.display,
+            "kind": c.kind.value,
+            "unit": c.unit,
+            "answers": list(c.answers),
+            "category": c.category,
+        }
+        for c in all_codes()
+    ]
 
 
 @router.get("/rejects")

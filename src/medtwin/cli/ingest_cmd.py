@@ -59,7 +59,9 @@ def ingest_file(rt: Runtime, path: Path, fmt: str, progress: Any = None) -> Inge
             except json.JSONDecodeError as exc:
                 raise ParseError(f"not JSON or NDJSON: {exc}", field="file") from None
         if len(docs) > 1:
-            docs = [{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in docs]}]
+            docs = [
+                {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in docs]}
+            ]
         patients, batches, rejects = batches_from_fhir_json(docs[0])
         for p in patients:
             rt.registry.put(p)

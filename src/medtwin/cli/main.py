@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -14,8 +15,9 @@ from rich.console import Console
 from medtwin import __version__
 from medtwin.config import Settings
 
-app = typer.Typer(help="medtwin: medical digital twin platform.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="medtwin: medical digital twin platform.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 console = Console(stderr=True)
 
 
@@ -24,8 +26,10 @@ def _settings(**kw: object) -> Settings:
 
 
 def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -39,18 +43,29 @@ def serve(
     db: Annotated[str | None, typer.Option(help="Database URL or SQLite path (env MEDTWIN_DB).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
-    mqtt: Annotated[bool | None, typer.Option("--mqtt/--no-mqtt", help="Consume device readings from MQTT.")] = None,
+    mqtt: Annotated[
+        bool | None, typer.Option("--mqtt/--no-mqtt", help="Consume device readings from MQTT.")
+    ] = None,
     mqtt_host: Annotated[str | None, typer.Option(help="MQTT broker host.")] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
-    mllp_port: Annotated[int | None, typer.Option(help="Also listen for HL7 v2 over MLLP on this port.")] = None,
+    mllp_port: Annotated[
+        int | None, typer.Option(help="Also listen for HL7 v2 over MLLP on this port.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the API, the live feed and the ingest listeners."""
     _logging(verbose)
     from medtwin.cli.server import run_server
 
-    s = _settings(db=db, host=host, port=port, mqtt_enabled=mqtt, mqtt_host=mqtt_host, mqtt_port=mqtt_port,
-                  mllp_port=mllp_port)
+    s = _settings(
+        db=db,
+        host=host,
+        port=port,
+        mqtt_enabled=mqtt,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        mllp_port=mllp_port,
+    )
     run_server(s)
 
 
@@ -60,7 +75,9 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     db: Annotated[str | None, typer.Option(help="Database (default data/demo.db, recreated).")] = None,
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1.0,
-    keep: Annotated[bool, typer.Option(help="Keep the existing demo database instead of recreating it.")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the existing demo database instead of recreating it.")
+    ] = False,
     backfill_hours: Annotated[float, typer.Option(help="Hours of history to backfill at 1/min.")] = 6.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -73,12 +90,18 @@ def demo(
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="File to load (FHIR JSON/NDJSON, HL7 v2, CSV).", exists=True,
-                                         dir_okay=False, readable=True)],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="File to load (FHIR JSON/NDJSON, HL7 v2, CSV).", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     db: Annotated[str | None, typer.Option(help="Database URL or SQLite path (env MEDTWIN_DB).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto | fhir | hl7v2 | csv")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the outcome.")] = False,
-    auto_register: Annotated[bool | None, typer.Option(help="Create unknown patients instead of rejecting.")] = None,
+    auto_register: Annotated[
+        bool | None, typer.Option(help="Create unknown patients instead of rejecting.")
+    ] = None,
 ) -> None:
     """Ingest a file; exit 0 when nothing was rejected, 1 when something was."""
     from medtwin.cli.ingest_cmd import FORMATS, detect_format, ingest_file
@@ -112,8 +135,10 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(res.as_dict()))
     else:
-        console.print(f"accepted [green]{res.accepted}[/green], duplicates {res.duplicates}, "
-                      f"rejected [{'red' if res.rejected else 'green'}]{len(res.rejected)}[/]")
+        console.print(
+            f"accepted [green]{res.accepted}[/green], duplicates {res.duplicates}, "
+            f"rejected [{'red' if res.rejected else 'green'}]{len(res.rejected)}[/]"
+        )
         for r in res.rejected[:20]:
             console.print(f"  item {r.get('index')}: {r.get('field')}: {r.get('reason')}")
         if len(res.rejected) > 20:
@@ -142,10 +167,8 @@ def mllp(
             async with server:
                 await server.serve_forever()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -154,10 +177,15 @@ def worker(
     mqtt_host: Annotated[str | None, typer.Option(help="MQTT broker host.")] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
     prefix: Annotated[str | None, typer.Option(help="MQTT topic prefix.")] = None,
-    client_id: Annotated[str | None, typer.Option(help="MQTT client id (one persistent session each).")] = None,
-    shared_group: Annotated[str | None, typer.Option(help="Share the load with other workers ($share group).")] = None,
-    session_expiry: Annotated[int, typer.Option(help="Seconds the broker keeps our session when we are away.")]
-    = 7 * 24 * 3600,
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id (one persistent session each).")
+    ] = None,
+    shared_group: Annotated[
+        str | None, typer.Option(help="Share the load with other workers ($share group).")
+    ] = None,
+    session_expiry: Annotated[
+        int, typer.Option(help="Seconds the broker keeps our session when we are away.")
+    ] = 7 * 24 * 3600,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Ingest worker without HTTP: consume MQTT, commit, then acknowledge."""
@@ -168,15 +196,29 @@ def worker(
     from medtwin.ingest.mqtt import MqttIngest
     from medtwin.runtime import Runtime
 
-    s = _settings(db=db, mqtt_host=mqtt_host, mqtt_port=mqtt_port, mqtt_prefix=prefix, mqtt_client_id=client_id,
-                  mqtt_shared_group=shared_group)
+    s = _settings(
+        db=db,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        mqtt_prefix=prefix,
+        mqtt_client_id=client_id,
+        mqtt_shared_group=shared_group,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with Runtime(s) as rt:
-        m = MqttIngest(rt.ingestor, host=s.mqtt_host, port=s.mqtt_port, prefix=s.mqtt_prefix,
-                       client_id=s.mqtt_client_id, username=s.mqtt_username, password=s.mqtt_password,
-                       shared_group=s.mqtt_shared_group, session_expiry_s=session_expiry)
+        m = MqttIngest(
+            rt.ingestor,
+            host=s.mqtt_host,
+            port=s.mqtt_port,
+            prefix=s.mqtt_prefix,
+            client_id=s.mqtt_client_id,
+            username=s.mqtt_username,
+            password=s.mqtt_password,
+            shared_group=s.mqtt_shared_group,
+            session_expiry_s=session_expiry,
+        )
         m.start()
         if m.wait_connected(30):
             console.print(f"worker connected to {s.mqtt_host}:{s.mqtt_port} ({s.mqtt_prefix})")

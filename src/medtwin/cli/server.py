@@ -34,13 +34,23 @@ def start_mqtt(rt: Runtime, _loop: asyncio.AbstractEventLoop) -> None:
     client_id = s.mqtt_client_id
     if client_id == "medtwin-ingest":  # one persistent session per database, not one for all
         client_id += "-" + hashlib.sha256(rt.store.url.encode()).hexdigest()[:10]
-    m = MqttIngest(rt.ingestor, host=s.mqtt_host, port=s.mqtt_port, prefix=s.mqtt_prefix, client_id=client_id,
-                   username=s.mqtt_username, password=s.mqtt_password, shared_group=s.mqtt_shared_group)
+    m = MqttIngest(
+        rt.ingestor,
+        host=s.mqtt_host,
+        port=s.mqtt_port,
+        prefix=s.mqtt_prefix,
+        client_id=client_id,
+        username=s.mqtt_username,
+        password=s.mqtt_password,
+        shared_group=s.mqtt_shared_group,
+    )
     m.start()
     rt.services["mqtt"] = m
     rt.add_stopper(m.stop)
     if not broker_reachable(s.mqtt_host, s.mqtt_port):
-        log.warning("MQTT broker %s:%s not reachable yet; ingest will connect when it is", s.mqtt_host, s.mqtt_port)
+        log.warning(
+            "MQTT broker %s:%s not reachable yet; ingest will connect when it is", s.mqtt_host, s.mqtt_port
+        )
 
 
 async def start_mllp(rt: Runtime, _loop: asyncio.AbstractEventLoop) -> None:
@@ -64,9 +74,12 @@ def run_server(settings: Settings) -> None:
     run_app(rt, [], settings.host, settings.port)
 
 
-def run_demo(*, host: str, port: int, db: str | None, speed: float, keep: bool, backfill_hours: float,
-             **_: Any) -> None:
+def run_demo(
+    *, host: str, port: int, db: str | None, speed: float, keep: bool, backfill_hours: float, **_: Any
+) -> None:
     from medtwin.demo.run import prepare_demo
 
-    rt, hooks = prepare_demo(host=host, port=port, db=db, speed=speed, keep=keep, backfill_hours=backfill_hours)
+    rt, hooks = prepare_demo(
+        host=host, port=port, db=db, speed=speed, keep=keep, backfill_hours=backfill_hours
+    )
     run_app(rt, hooks, host, port)

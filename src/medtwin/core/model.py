@@ -67,9 +67,13 @@ class Relationship:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     """One reading. ``code`` is the canonical code ref (LOINC code, or ``system|code``).
+
+    Treat as immutable: only the store sets ``id``, once, when it commits the reading. (Not a
+    frozen dataclass because construction sits on the hot ingest path and frozen construction
+    costs about a microsecond more per reading.)
 
     ``effective`` is the device's (or the charting person's) time of the reading; ``received`` is
     when medtwin got it. The idempotency key is ``(source, source_id)``.

@@ -23,19 +23,57 @@ KG_PER_LB = 0.45359237
 
 # Spellings devices and people send, mapped to UCUM case-sensitive codes.
 UNIT_ALIASES: dict[str, str] = {
-    "/min": "/min", "bpm": "/min", "beats/min": "/min", "breaths/min": "/min", "{beats}/min": "/min",
-    "{breaths}/min": "/min", "1/min": "/min", "min-1": "/min", "/ min": "/min",
-    "%": "%", "percent": "%", "pct": "%",
-    "cel": "Cel", "degc": "Cel", "°c": "Cel", "c": "Cel", "celsius": "Cel",
-    "[degf]": "[degF]", "degf": "[degF]", "°f": "[degF]", "f": "[degF]", "fahrenheit": "[degF]",
-    "mm[hg]": "mm[Hg]", "mmhg": "mm[Hg]", "mm hg": "mm[Hg]", "kpa": "kPa",
-    "mg/dl": "mg/dL", "mmol/l": "mmol/L",
-    "kg": "kg", "g": "g", "[lb_av]": "[lb_av]", "lb": "[lb_av]", "lbs": "[lb_av]",
-    "cm": "cm", "m": "m", "[in_i]": "[in_i]", "in": "[in_i]",
-    "ml": "mL", "l": "L", "l/min": "L/min", "lpm": "L/min",
-    "h": "h", "hours": "h", "min": "min",
-    "{score}": "{score}", "score": "{score}", "{index}": "{index}", "{steps}": "{steps}", "steps": "{steps}",
-    "1": "1", "": "",
+    "/min": "/min",
+    "bpm": "/min",
+    "beats/min": "/min",
+    "breaths/min": "/min",
+    "{beats}/min": "/min",
+    "{breaths}/min": "/min",
+    "1/min": "/min",
+    "min-1": "/min",
+    "/ min": "/min",
+    "%": "%",
+    "percent": "%",
+    "pct": "%",
+    "cel": "Cel",
+    "degc": "Cel",
+    "°c": "Cel",
+    "c": "Cel",
+    "celsius": "Cel",
+    "[degf]": "[degF]",
+    "degf": "[degF]",
+    "°f": "[degF]",
+    "f": "[degF]",
+    "fahrenheit": "[degF]",
+    "mm[hg]": "mm[Hg]",
+    "mmhg": "mm[Hg]",
+    "mm hg": "mm[Hg]",
+    "kpa": "kPa",
+    "mg/dl": "mg/dL",
+    "mmol/l": "mmol/L",
+    "kg": "kg",
+    "g": "g",
+    "[lb_av]": "[lb_av]",
+    "lb": "[lb_av]",
+    "lbs": "[lb_av]",
+    "cm": "cm",
+    "m": "m",
+    "[in_i]": "[in_i]",
+    "in": "[in_i]",
+    "ml": "mL",
+    "l": "L",
+    "l/min": "L/min",
+    "lpm": "L/min",
+    "h": "h",
+    "hours": "h",
+    "min": "min",
+    "{score}": "{score}",
+    "score": "{score}",
+    "{index}": "{index}",
+    "{steps}": "{steps}",
+    "steps": "{steps}",
+    "1": "1",
+    "": "",
 }
 
 _CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
@@ -54,11 +92,14 @@ _CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
 }
 
 
+_CANONICAL = frozenset(UNIT_ALIASES.values())
+
+
 def normalise_unit(unit: str | None) -> str:
     """Map a unit spelling to its UCUM code, or raise naming the unit."""
     if unit is None:
         return ""
-    if unit in UNIT_ALIASES.values():
+    if unit in _CANONICAL:
         return unit
     key = unit.strip().lower()
     if key in UNIT_ALIASES:

@@ -28,8 +28,26 @@ MAX_FUTURE = timedelta(hours=24)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 
+_TIME_CACHE: dict[str, datetime] = {}
+_CODE_CACHE: dict[tuple[str, str | None], CodeInfo] = {}
+_CACHE_MAX = 4096
+
+
 def parse_time(value: Any, field: str = "time") -> datetime:
     """ISO 8601 with a UTC offset, or epoch seconds. Naive times are refused: never guess a zone."""
+    if type(value) is str:
+        hit = _TIME_CACHE.get(value)
+        if hit is not None:
+            return hit
+        when = _parse_time(value, field)
+        if len(_TIME_CACHE) >= _CACHE_MAX:
+            _TIME_CACHE.clear()
+        _TIME_CACHE[value] = when
+        return when
+    return _parse_time(value, field)
+
+
+def _parse_time(value: Any, field: str) -> datetime:
     if isinstance(value, bool):
         raise ValidationError("expected an ISO 8601 time or epoch seconds, got a boolean", field=field)
     if isinstance(value, int | float):
@@ -51,6 +69,17 @@ def parse_time(value: Any, field: str = "time") -> datetime:
 
 
 def resolve_code(raw_code: Any, system: Any = None, field: str = "code") -> CodeInfo:
+    if type(raw_code) is str and (system is None or type(system) is str):
+        hit = _CODE_CACHE.get((raw_code, system))
+        if hit is not None:
+            return hit
+    info = _resolve_code(raw_code, system, field)
+    if len(_CODE_CACHE) < _CACHE_MAX:
+        _CODE_CACHE[(raw_code, system)] = info
+    return info
+
+
+def _resolve_code(raw_code: Any, system: Any, field: str) -> CodeInfo:
     if not isinstance(raw_code, str) or not raw_code:
         raise ValidationError("missing code", field=field)
     if system is not None and not isinstance(system, str):
@@ -62,7 +91,9 @@ def resolve_code(raw_code: Any, system: Any = None, field: str = "code") -> Code
     return info
 
 
-def check_value(info: CodeInfo, value: Any, unit: Any, field: str = "value") -> tuple[float | None, str | None]:
+def check_value(
+    info: CodeInfo, value: Any, unit: Any, field: str = "value"
+) -> tuple[float | None, str | None]:
     """Return (number, text) for the code, converting units to the canonical one."""
     if info.kind is ValueKind.QUANTITY:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -93,9 +124,7 @@ def check_value(info: CodeInfo, value: Any, unit: Any, field: str = "value") -> 
             norm = value.strip()
             match = [a for a in info.answers if a.lower() == norm.lower()]
             if not match:
-                raise ValidationError(
-                    f"{value[:20]!r} is not one of {', '.join(info.answers)}", field=field
-                )
+                raise ValidationError(f"{value[:20]!r} is not one of {', '.join(info.answers)}", field=field)
             value = match[0]
         return None, value
     if len(value) > 20_000:
@@ -112,14 +141,17 @@ def build_observation(
     received: datetime,
     default_method: Method = Method.DEVICE,
     max_future: timedelta = MAX_FUTURE,
+    latest_allowed: datetime | None = None,
 ) -> Observation:
+    """Validate one raw reading. ``latest_allowed`` (received + max_future) may be passed
+    precomputed by callers validating many readings received at the same time."""
     if not isinstance(raw, Mapping):
         raise ValidationError(f"expected an object, got {type(raw).__name__}", field="reading")
     info = resolve_code(raw.get("code"), raw.get("system"))
     value, text = check_value(info, raw.get("value"), raw.get("unit"))
     t_raw = raw.get("time", raw.get("t"))
     effective = received if t_raw is None and default_method is Method.MANUAL else parse_time(t_raw)
-    if effective > received + max_future:
+    if effective > (latest_allowed or received + max_future):
         raise ValidationError(f"time {effective.isoformat()} is in the future", field="time")
     if effective < EARLIEST:
         raise ValidationError("time is before 1900", field="time")

@@ -13,13 +13,66 @@ from datetime import date
 from medtwin.core.model import RelType, Twin, TwinKind
 from medtwin.services.registry import Registry
 
-GIVEN = ("Alba", "Bruno", "Carys", "Dario", "Elin", "Fenna", "Goran", "Hedda", "Ivo", "Jonna", "Kaito", "Liv",
-         "Marek", "Nela", "Oskar", "Pia", "Quinn", "Runa", "Sven", "Tilde", "Ulf", "Vera", "Wim", "Ysolde")
-FAMILY = ("Arnell", "Bexley", "Corvin", "Dahlby", "Eskew", "Farrow", "Gessner", "Holloway", "Isberg", "Jarvik",
-          "Kestel", "Lindqvist", "Morrow", "Nyberg", "Orsk", "Pellam", "Quayle", "Rosling", "Stenmark", "Tarrow")
-CONDITIONS = ("community-acquired pneumonia", "post-operative (hip replacement)", "COPD exacerbation",
-              "heart failure decompensation", "urinary tract infection", "diabetic ketoacidosis (resolving)",
-              "gastrointestinal bleed", "post-operative (bowel resection)", "cellulitis", "stroke (ischaemic)")
+GIVEN = (
+    "Alba",
+    "Bruno",
+    "Carys",
+    "Dario",
+    "Elin",
+    "Fenna",
+    "Goran",
+    "Hedda",
+    "Ivo",
+    "Jonna",
+    "Kaito",
+    "Liv",
+    "Marek",
+    "Nela",
+    "Oskar",
+    "Pia",
+    "Quinn",
+    "Runa",
+    "Sven",
+    "Tilde",
+    "Ulf",
+    "Vera",
+    "Wim",
+    "Ysolde",
+)
+FAMILY = (
+    "Arnell",
+    "Bexley",
+    "Corvin",
+    "Dahlby",
+    "Eskew",
+    "Farrow",
+    "Gessner",
+    "Holloway",
+    "Isberg",
+    "Jarvik",
+    "Kestel",
+    "Lindqvist",
+    "Morrow",
+    "Nyberg",
+    "Orsk",
+    "Pellam",
+    "Quayle",
+    "Rosling",
+    "Stenmark",
+    "Tarrow",
+)
+CONDITIONS = (
+    "community-acquired pneumonia",
+    "post-operative (hip replacement)",
+    "COPD exacerbation",
+    "heart failure decompensation",
+    "urinary tract infection",
+    "diabetic ketoacidosis (resolving)",
+    "gastrointestinal bleed",
+    "post-operative (bowel resection)",
+    "cellulitis",
+    "stroke (ischaemic)",
+)
 
 
 @dataclass
@@ -67,8 +120,14 @@ def seed(registry: Registry, *, seed_value: int = 7) -> DemoHospital:
         for role, n in (("nurse", 3), ("charge_nurse", 1), ("physician", 1)):
             for k in range(n):
                 sid = f"{ward}-{role.replace('_', '')}-{k + 1}"
-                put(Twin(sid, TwinKind.STAFF, f"{role.replace('_', ' ').title()} {ward} {k + 1}",
-                         {"role": role}))
+                put(
+                    Twin(
+                        sid,
+                        TwinKind.STAFF,
+                        f"{role.replace('_', ' ').title()} {ward} {k + 1}",
+                        {"role": role},
+                    )
+                )
                 registry.relate(sid, RelType.WORKS_IN, ward)
                 h.staff.append(sid)
         for r in range(rooms):
@@ -88,11 +147,24 @@ def seed(registry: Registry, *, seed_value: int = 7) -> DemoHospital:
                 pid = f"P{bed_index:03d}"
                 given, family = rnd.choice(GIVEN), rnd.choice(FAMILY)
                 birth = date(rnd.randint(1935, 2000), rnd.randint(1, 12), rnd.randint(1, 28))
-                put(Twin(pid, TwinKind.PATIENT, f"{given} {family}",
-                         attributes={"sex": rnd.choice(("female", "male")), "age": 2026 - birth.year,
-                                     "condition": rnd.choice(CONDITIONS), "synthetic": True},
-                         identity={"name": f"{given} {family}", "mrn": f"DEMO{100000 + bed_index}",
-                                   "birth_date": birth.isoformat()}))
+                put(
+                    Twin(
+                        pid,
+                        TwinKind.PATIENT,
+                        f"{given} {family}",
+                        attributes={
+                            "sex": rnd.choice(("female", "male")),
+                            "age": 2026 - birth.year,
+                            "condition": rnd.choice(CONDITIONS),
+                            "synthetic": True,
+                        },
+                        identity={
+                            "name": f"{given} {family}",
+                            "mrn": f"DEMO{100000 + bed_index}",
+                            "birth_date": birth.isoformat(),
+                        },
+                    )
+                )
                 registry.relate(pid, RelType.LOCATED_IN, bed)
                 nurse = f"{ward}-nurse-{(bed_index % 3) + 1}"
                 registry.relate(pid, RelType.CARED_FOR_BY, nurse)

@@ -38,8 +38,11 @@ KNOWN = (*REQUIRED, "unit", "source", "source_id", "system", "status", "method")
 
 
 def _reading(row: dict[str, str]) -> dict[str, Any]:
-    r: dict[str, Any] = {"code": row.get("code", "").strip(), "value": row.get("value", ""),
-                         "time": row.get("time", "").strip()}
+    r: dict[str, Any] = {
+        "code": row.get("code", "").strip(),
+        "value": row.get("value", ""),
+        "time": row.get("time", "").strip(),
+    }
     t = r["time"]
     if t and t.replace(".", "", 1).isdigit():
         r["time"] = float(t)
@@ -53,8 +56,9 @@ def _reading(row: dict[str, str]) -> dict[str, Any]:
     return r
 
 
-def read_csv(path: Path | str, *, chunk: int = 5000, text: str | None = None
-             ) -> Iterator[tuple[list[ReadingBatch], list[dict[str, Any]]]]:
+def read_csv(
+    path: Path | str, *, chunk: int = 5000, text: str | None = None
+) -> Iterator[tuple[list[ReadingBatch], list[dict[str, Any]]]]:
     """Yield (one-reading batches, row rejects) a chunk at a time; index = data row number (0-based)."""
     name = Path(path).name
     f: Any = io.StringIO(text) if text is not None else open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
@@ -63,12 +67,15 @@ def read_csv(path: Path | str, *, chunk: int = 5000, text: str | None = None
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
-            raise ParseError(f"missing column(s): {', '.join(missing)}; found: {', '.join(header) or 'none'}",
-                             field="header")
+            raise ParseError(
+                f"missing column(s): {', '.join(missing)}; found: {', '.join(header) or 'none'}",
+                field="header",
+            )
         unknown = [h for h in header if h not in KNOWN]
         if unknown:
-            raise ParseError(f"unknown column(s): {', '.join(unknown)}; known: {', '.join(KNOWN)}",
-                             field="header")
+            raise ParseError(
+                f"unknown column(s): {', '.join(unknown)}; known: {', '.join(KNOWN)}", field="header"
+            )
         reader.fieldnames = header
         out: list[ReadingBatch] = []
         rejects: list[dict[str, Any]] = []
@@ -79,9 +86,16 @@ def read_csv(path: Path | str, *, chunk: int = 5000, text: str | None = None
             reading = _reading(row)
             source = (row.get("source") or "").strip() or f"csv:{name}"
             method = Method.MANUAL if (row.get("method") or "").strip() == "manual" else Method.DEVICE
-            out.append(ReadingBatch(source=source, msg_id=f"row{i}", readings=[reading],
-                                    subject=(row.get("patient") or "").strip() or None, method=method,
-                                    index_offset=i))
+            out.append(
+                ReadingBatch(
+                    source=source,
+                    msg_id=f"row{i}",
+                    readings=[reading],
+                    subject=(row.get("patient") or "").strip() or None,
+                    method=method,
+                    index_offset=i,
+                )
+            )
             if len(out) + len(rejects) >= chunk:
                 yield out, rejects
                 out, rejects = [], []

@@ -30,6 +30,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -38,7 +39,7 @@ from paho.mqtt.properties import Properties
 from medtwin.core.errors import MedtwinError, ParseError, ValidationError
 from medtwin.core.events import Context
 from medtwin.core.ids import valid_id
-from medtwin.ingest.pipeline import IngestResult, Ingestor, ReadingBatch
+from medtwin.ingest.pipeline import Ingestor, IngestResult, ReadingBatch
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 1_048_576
@@ -59,14 +60,16 @@ def decode(topic: str, payload: bytes, prefix: str = "medtwin/v1") -> ReadingBat
     if len(payload) > MAX_PAYLOAD:
         raise ParseError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}", field="payload")
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise ParseError(f"payload is not JSON: {exc}", field="payload") from None
     if not isinstance(body, dict):
         raise ParseError("payload must be a JSON object", field="payload")
     claimed = body.get("device")
     if claimed is not None and claimed != device:
-        raise ValidationError(f"payload device {str(claimed)[:40]!r} differs from topic device", field="device")
+        raise ValidationError(
+            f"payload device {str(claimed)[:40]!r} differs from topic device", field="device"
+        )
     seq = body.get("seq")
     if seq is None:
         msg_id = "sha256:" + hashlib.sha256(payload).hexdigest()[:32]
@@ -89,17 +92,28 @@ def decode(topic: str, payload: bytes, prefix: str = "medtwin/v1") -> ReadingBat
 class MqttIngest:
     """Subscribe, ingest, and acknowledge each message only after its readings are committed."""
 
-    def __init__(self, ingestor: Ingestor, *, host: str = "127.0.0.1", port: int = 1883,
-                 prefix: str = "medtwin/v1", client_id: str = "medtwin-ingest", username: str = "",
-                 password: str = "", shared_group: str = "", keepalive: int = 30,
-                 session_expiry_s: int = SESSION_EXPIRY_S) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        prefix: str = "medtwin/v1",
+        client_id: str = "medtwin-ingest",
+        username: str = "",
+        password: str = "",
+        shared_group: str = "",
+        keepalive: int = 30,
+        session_expiry_s: int = SESSION_EXPIRY_S,
+    ) -> None:
         self.ingestor = ingestor
         self.host, self.port, self.prefix = host, port, prefix
         self.shared_group = shared_group
         self.keepalive = keepalive
         self.session_expiry_s = session_expiry_s
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                                  manual_ack=True)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
         if username:
             self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -117,8 +131,9 @@ class MqttIngest:
     def start(self) -> MqttIngest:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s
-        self.client.connect_async(self.host, self.port, keepalive=self.keepalive, clean_start=False,
-                                  properties=props)
+        self.client.connect_async(
+            self.host, self.port, keepalive=self.keepalive, clean_start=False, properties=props
+        )
         self.client.loop_start()
         return self
 
@@ -171,8 +186,9 @@ class MqttIngest:
         self.rejected_messages += 1
         device = msg.topic.split("/")[-2] if msg.topic.count("/") >= 2 else ""
         try:
-            self.ingestor.store.record_rejects("mqtt", device[:64], [exc.as_dict()],
-                                               payload=msg.payload[:65536].decode("utf-8", "replace"))
+            self.ingestor.store.record_rejects(
+                "mqtt", device[:64], [exc.as_dict()], payload=msg.payload[:65536].decode("utf-8", "replace")
+            )
         except MedtwinError:
             return  # store down: leave unacknowledged, the broker will redeliver
         self._publish_ack(device, None, IngestResult(rejected=[exc.as_dict()]))
@@ -183,7 +199,9 @@ class MqttIngest:
             self.pending -= 1
         exc = fut.exception()
         if exc is not None:
-            log.error("batch from %s not committed (%s); left unacknowledged for redelivery", batch.source, exc)
+            log.error(
+                "batch from %s not committed (%s); left unacknowledged for redelivery", batch.source, exc
+            )
             return
         res = fut.result()
         if res.rejected:

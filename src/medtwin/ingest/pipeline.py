@@ -67,8 +67,15 @@ def reject(index: int | None, field_: str | None, reason: str) -> dict[str, Any]
 
 
 class Ingestor:
-    def __init__(self, store: SqlStore, writer: BatchWriter, *, auto_register: bool = False,
-                 clock: Clock | None = None, max_future_s: float = 86_400.0) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        writer: BatchWriter,
+        *,
+        auto_register: bool = False,
+        clock: Clock | None = None,
+        max_future_s: float = 86_400.0,
+    ) -> None:
         self.store = store
         self.writer = writer
         self.auto_register = auto_register
@@ -115,8 +122,11 @@ class Ingestor:
         if not subject and batch.device:
             subject = self.patient_of_device(batch.device)
             if subject is None:
-                return None, reject(None, "patient",
-                                    f"device {batch.device!r} is not linked to a patient and the message names none")
+                return None, reject(
+                    None,
+                    "patient",
+                    f"device {batch.device!r} is not linked to a patient and the message names none",
+                )
         if not subject:
             return None, reject(None, "patient", "missing subject (patient id)")
         if not isinstance(subject, str) or not valid_id(subject):
@@ -128,69 +138,96 @@ class Ingestor:
             with self._lock:
                 self._patients.add(subject)
             return subject, None
-        return None, reject(None, "patient", f"unknown patient {subject!r} (register it first, e.g. PUT /fhir/Patient/{subject})")
+        return None, reject(
+            None,
+            "patient",
+            f"unknown patient {subject!r} (register it first, e.g. PUT /fhir/Patient/{subject})",
+        )
 
     # ---------------------------------------------------------------- validation
-    def prepare(self, batch: ReadingBatch, received: datetime | None = None
-                ) -> tuple[list[Observation], list[MedicationAdministration], list[dict[str, Any]]]:
+    def prepare(
+        self, batch: ReadingBatch, received: datetime | None = None
+    ) -> tuple[list[Observation], list[MedicationAdministration], list[dict[str, Any]]]:
         received = received or self.clock.now()
         rejects: list[dict[str, Any]] = []
         n = len(batch.readings) + len(batch.medications)
         if not isinstance(batch.source, str) or not batch.source:
-            return [], [], [reject(batch.index_offset + i, "source", "missing source") for i in range(max(n, 1))]
+            return (
+                [],
+                [],
+                [reject(batch.index_offset + i, "source", "missing source") for i in range(max(n, 1))],
+            )
         subject, err = self._resolve_subject(batch)
         if err is not None:
             return [], [], [dict(err, index=batch.index_offset + i) for i in range(max(n, 1))]
         assert subject is not None
         obs: list[Observation] = []
+        latest_allowed = received + self.max_future
         for i, raw in enumerate(batch.readings):
             idx = batch.index_offset + i
             try:
                 rid = raw.get("id") if isinstance(raw, Mapping) else None
                 source_id = str(rid) if rid is not None and rid != "" else f"{batch.msg_id}/{i}"
-                obs.append(build_observation(raw, twin_id=subject, source=batch.source, source_id=source_id,
-                                             received=received, default_method=batch.method,
-                                             max_future=self.max_future))
+                obs.append(
+                    build_observation(
+                        raw,
+                        twin_id=subject,
+                        source=batch.source,
+                        source_id=source_id,
+                        received=received,
+                        default_method=batch.method,
+                        latest_allowed=latest_allowed,
+                    )
+                )
             except MedtwinError as exc:
                 rejects.append(reject(idx, exc.field, exc.reason))
         meds: list[MedicationAdministration] = []
         for j, raw in enumerate(batch.medications):
             idx = batch.index_offset + len(batch.readings) + j
             try:
-                meds.append(build_medication(raw, twin_id=subject, source=batch.source,
-                                             source_id=f"{batch.msg_id}/m{j}", received=received))
+                meds.append(
+                    build_medication(
+                        raw,
+                        twin_id=subject,
+                        source=batch.source,
+                        source_id=f"{batch.msg_id}/m{j}",
+                        received=received,
+                    )
+                )
             except MedtwinError as exc:
                 rejects.append(reject(idx, exc.field, exc.reason))
         return obs, meds, rejects
 
     # ---------------------------------------------------------------- submit
-    def ingest(self, batch: ReadingBatch, *, context: Context | None = None,
-               received: datetime | None = None) -> Future[IngestResult]:
+    def ingest(
+        self, batch: ReadingBatch, *, context: Context | None = None, received: datetime | None = None
+    ) -> Future[IngestResult]:
         """Validate and submit; the future resolves after commit (or fails if the store is down)."""
         obs, meds, rejects = self.prepare(batch, received)
         return self.submit(obs, meds, rejects, context=context)
 
-    def submit(self, obs: Sequence[Observation], meds: Sequence[MedicationAdministration],
-               rejects: list[dict[str, Any]], *, context: Context | None = None) -> Future[IngestResult]:
-        out: Future[IngestResult] = Future()
-        inner = self.writer.submit(obs, meds, context=context)
-
-        def done(f: Future[Ack]) -> None:
-            exc = f.exception()
-            if exc is not None:
-                out.set_exception(exc)
-                return
-            ack = f.result()
-            out.set_result(IngestResult(
+    def submit(
+        self,
+        obs: Sequence[Observation],
+        meds: Sequence[MedicationAdministration],
+        rejects: list[dict[str, Any]],
+        *,
+        context: Context | None = None,
+    ) -> Future[IngestResult]:
+        def finish(ack: Ack) -> IngestResult:
+            return IngestResult(
                 accepted=len(ack.accepted) + len(ack.medications),
                 duplicates=ack.duplicates + ack.medication_duplicates,
-                rejected=rejects, observations=ack.accepted))
+                rejected=rejects,
+                observations=ack.accepted,
+            )
 
-        inner.add_done_callback(done)
-        return out
+        fut: Future[IngestResult] = self.writer.submit(obs, meds, context=context, finish=finish)
+        return fut
 
-    def ingest_many(self, batches: Sequence[ReadingBatch], *, context: Context | None = None
-                    ) -> Future[IngestResult]:
+    def ingest_many(
+        self, batches: Sequence[ReadingBatch], *, context: Context | None = None
+    ) -> Future[IngestResult]:
         """Validate several batches and commit them together (one future)."""
         all_obs: list[Observation] = []
         all_meds: list[MedicationAdministration] = []
@@ -204,8 +241,9 @@ class Ingestor:
         return self.submit(all_obs, all_meds, rejects, context=context)
 
 
-def build_medication(raw: Mapping[str, Any], *, twin_id: str, source: str, source_id: str,
-                     received: datetime) -> MedicationAdministration:
+def build_medication(
+    raw: Mapping[str, Any], *, twin_id: str, source: str, source_id: str, received: datetime
+) -> MedicationAdministration:
     """Validate a medication administration: drug, dose (number > 0), unit, route, time, performer."""
     if not isinstance(raw, Mapping):
         raise ValidationError("expected an object", field="medication")
@@ -228,7 +266,14 @@ def build_medication(raw: Mapping[str, Any], *, twin_id: str, source: str, sourc
         raise ValidationError("performer must be text", field="performer")
     mid = raw.get("id")
     return MedicationAdministration(
-        twin_id=twin_id, drug=drug.strip()[:200], dose=float(dose), dose_unit=unit.strip()[:40],
-        route=route.strip()[:40], effective=effective, source=source,
-        source_id=str(mid) if mid not in (None, "") else source_id, performer=performer[:200],
-        note=str(raw.get("note", ""))[:2000])
+        twin_id=twin_id,
+        drug=drug.strip()[:200],
+        dose=float(dose),
+        dose_unit=unit.strip()[:40],
+        route=route.strip()[:40],
+        effective=effective,
+        source=source,
+        source_id=str(mid) if mid not in (None, "") else source_id,
+        performer=performer[:200],
+        note=str(raw.get("note", ""))[:2000],
+    )

@@ -19,10 +19,14 @@ from medtwin.store.sql import SqlStore
 
 # Which kinds may be linked by which relationship (src kinds, dst kinds).
 ALLOWED: dict[RelType, tuple[set[TwinKind], set[TwinKind]]] = {
-    RelType.LOCATED_IN: ({TwinKind.PATIENT, TwinKind.DEVICE, TwinKind.BED, TwinKind.STAFF},
-                         {TwinKind.BED, TwinKind.ROOM, TwinKind.WARD, TwinKind.HOME}),
-    RelType.PART_OF: ({TwinKind.ROOM, TwinKind.WARD, TwinKind.FLOOR, TwinKind.BED},
-                      {TwinKind.WARD, TwinKind.FLOOR, TwinKind.BUILDING, TwinKind.ROOM}),
+    RelType.LOCATED_IN: (
+        {TwinKind.PATIENT, TwinKind.DEVICE, TwinKind.BED, TwinKind.STAFF},
+        {TwinKind.BED, TwinKind.ROOM, TwinKind.WARD, TwinKind.HOME},
+    ),
+    RelType.PART_OF: (
+        {TwinKind.ROOM, TwinKind.WARD, TwinKind.FLOOR, TwinKind.BED},
+        {TwinKind.WARD, TwinKind.FLOOR, TwinKind.BUILDING, TwinKind.ROOM},
+    ),
     RelType.MONITORS: ({TwinKind.DEVICE}, {TwinKind.PATIENT, TwinKind.ROOM, TwinKind.HOME}),
     RelType.CARED_FOR_BY: ({TwinKind.PATIENT}, {TwinKind.STAFF}),
     RelType.WORKS_IN: ({TwinKind.STAFF}, {TwinKind.WARD, TwinKind.BUILDING}),
@@ -55,8 +59,14 @@ class Registry:
         self.store.delete_twin(twin_id)
         self.bus.publish(TwinChanged(time=self.clock.now(), context=context or Context(), old=old, new=None))
 
-    def relate(self, src: str, type_: RelType, dst: str, attributes: dict[str, Any] | None = None,
-               context: Context | None = None) -> Relationship:
+    def relate(
+        self,
+        src: str,
+        type_: RelType,
+        dst: str,
+        attributes: dict[str, Any] | None = None,
+        context: Context | None = None,
+    ) -> Relationship:
         a = self.store.get_twin(src)
         b = self.store.get_twin(dst)
         if a is None:
@@ -70,15 +80,26 @@ class Registry:
             raise ValidationError("a twin cannot relate to itself", field="dst")
         rel = Relationship(src, type_, dst, attributes or {})
         self.store.relate(rel, exclusive=type_ in EXCLUSIVE)
-        self.bus.publish(RelationshipChanged(time=self.clock.now(), context=context or Context(),
-                                             src=src, type=type_.value, dst=dst))
+        self.bus.publish(
+            RelationshipChanged(
+                time=self.clock.now(), context=context or Context(), src=src, type=type_.value, dst=dst
+            )
+        )
         return rel
 
     def unrelate(self, src: str, type_: RelType, dst: str, context: Context | None = None) -> None:
         if not self.store.unrelate(src, type_, dst):
             raise NotFoundError(f"no relationship {src} {type_} {dst}", field="relationship")
-        self.bus.publish(RelationshipChanged(time=self.clock.now(), context=context or Context(),
-                                             src=src, type=type_.value, dst=dst, removed=True))
+        self.bus.publish(
+            RelationshipChanged(
+                time=self.clock.now(),
+                context=context or Context(),
+                src=src,
+                type=type_.value,
+                dst=dst,
+                removed=True,
+            )
+        )
 
     # ------------------------------------------------------------------ graph queries
     def location_chain(self, twin_id: str) -> list[Twin]:

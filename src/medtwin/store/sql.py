@@ -9,6 +9,7 @@ idempotency key ``(source, source_id)``, and one durable commit per batch (SQLit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -75,7 +76,7 @@ def normalise_url(url: str) -> tuple[str, str]:
     if url.startswith("postgresql+psycopg://"):
         return url, "postgresql"
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
     elif "://" in url:
         raise ValidationError(f"unsupported database URL scheme in {url.split('://')[0]!r}", field="db")
     else:
@@ -86,24 +87,77 @@ def normalise_url(url: str) -> tuple[str, str]:
     return f"sqlite:///{path}", "sqlite"
 
 
+def _obs_rows(obs: Sequence[Observation]) -> list[tuple[Any, ...]]:
+    """Rows for executemany. Readings of one message share their datetime objects, so the epoch
+    conversion is memoised per object; Method and ObsStatus are StrEnums (already the stored text)."""
+    us: dict[int, int] = {}
+    rows = []
+    for o in obs:
+        e, r = o.effective, o.received
+        eu = us.get(id(e))
+        if eu is None:
+            eu = us[id(e)] = to_us(e)
+        ru = us.get(id(r))
+        if ru is None:
+            ru = us[id(r)] = to_us(r)
+        rows.append(
+            (
+                o.twin_id,
+                o.code,
+                eu,
+                ru,
+                o.value,
+                o.value_text,
+                o.unit,
+                o.source,
+                o.source_id,
+                str.__str__(o.method),
+                str.__str__(o.status),
+                json.dumps(o.meta) if o.meta else None,
+            )
+        )
+    return rows
+
+
 def _obs_row(o: Observation) -> tuple[Any, ...]:
-    return (
-        o.twin_id, o.code, to_us(o.effective), to_us(o.received), o.value, o.value_text, o.unit, o.source,
-        o.source_id, o.method.value, o.status.value, json.dumps(o.meta) if o.meta else None,
-    )
+    return _obs_rows((o,))[0]
+
+
+def _set_id(o: Observation, obs_id: int) -> Observation:
+    """Give a freshly validated observation its store id. The object is not yet shared with anyone
+    (it was built for this batch), so setting the field in place is safe and avoids a copy per row
+    on the hot path."""
+    o.id = obs_id
+    return o
 
 
 def row_to_obs(r: Sequence[Any]) -> Observation:
     return Observation(
-        id=int(r[0]), twin_id=r[1], code=r[2], effective=from_us(int(r[3])), received=from_us(int(r[4])),
-        value=r[5], value_text=r[6], unit=r[7], source=r[8], source_id=r[9], method=Method(r[10]),
-        status=ObsStatus(r[11]), meta=json.loads(r[12]) if r[12] else None,
+        id=int(r[0]),
+        twin_id=r[1],
+        code=r[2],
+        effective=from_us(int(r[3])),
+        received=from_us(int(r[4])),
+        value=r[5],
+        value_text=r[6],
+        unit=r[7],
+        source=r[8],
+        source_id=r[9],
+        method=Method(r[10]),
+        status=ObsStatus(r[11]),
+        meta=json.loads(r[12]) if r[12] else None,
     )
 
 
 def _row_to_twin(r: Sequence[Any]) -> Twin:
-    return Twin(id=r[0], kind=TwinKind(r[1]), name=r[2], attributes=json.loads(r[3]),
-                identity=json.loads(r[4]), active=bool(r[5]))
+    return Twin(
+        id=r[0],
+        kind=TwinKind(r[1]),
+        name=r[2],
+        attributes=json.loads(r[3]),
+        identity=json.loads(r[4]),
+        active=bool(r[5]),
+    )
 
 
 class SqlStore:
@@ -113,7 +167,7 @@ class SqlStore:
         self._write_lock = threading.RLock()
         self._writer: Any = None
         if self.dialect == "sqlite":
-            self.path: str | None = self.url[len("sqlite:///"):]
+            self.path: str | None = self.url[len("sqlite:///") :]
             self.engine = sa.create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
 
             @event.listens_for(self.engine, "connect")
@@ -141,7 +195,9 @@ class SqlStore:
                 current = c.execute(text("SELECT max(version) FROM schema_version")).scalar() or 0
                 applied = migrations.migrate(c.exec_driver_sql, int(current), self.dialect)
                 for v in applied:
-                    c.execute(text("INSERT INTO schema_version VALUES (:v, :t)"), {"v": v, "t": self._now_us()})
+                    c.execute(
+                        text("INSERT INTO schema_version VALUES (:v, :t)"), {"v": v, "t": self._now_us()}
+                    )
                 return applied
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot open database: {exc.orig}") from exc
@@ -156,10 +212,8 @@ class SqlStore:
     def close(self) -> None:
         with self._write_lock:
             if self._writer is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._writer.close()
-                except Exception:  # noqa: BLE001 - closing a broken connection must not raise
-                    pass
                 self._writer = None
         self.engine.dispose()
 
@@ -168,22 +222,34 @@ class SqlStore:
         """Create or replace a twin; returns the previous version (None when new)."""
         now = self._now_us()
         old = self.get_twin(twin.id)
-        params = {"id": twin.id, "kind": twin.kind.value, "name": twin.name,
-                  "attributes": json.dumps(twin.attributes), "identity": json.dumps(twin.identity),
-                  "active": int(twin.active), "now": now}
+        params = {
+            "id": twin.id,
+            "kind": twin.kind.value,
+            "name": twin.name,
+            "attributes": json.dumps(twin.attributes),
+            "identity": json.dumps(twin.identity),
+            "active": int(twin.active),
+            "now": now,
+        }
         with self.engine.begin() as c:
-            c.execute(text(
-                "INSERT INTO twins (id, kind, name, attributes, identity, active, created_us, updated_us) "
-                "VALUES (:id, :kind, :name, :attributes, :identity, :active, :now, :now) "
-                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, "
-                "attributes = excluded.attributes, identity = excluded.identity, active = excluded.active, "
-                "updated_us = excluded.updated_us"), params)
+            c.execute(
+                text(
+                    "INSERT INTO twins (id, kind, name, attributes, identity, active, created_us, updated_us) "
+                    "VALUES (:id, :kind, :name, :attributes, :identity, :active, :now, :now) "
+                    "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, "
+                    "attributes = excluded.attributes, identity = excluded.identity, active = excluded.active, "
+                    "updated_us = excluded.updated_us"
+                ),
+                params,
+            )
         return old
 
     def get_twin(self, twin_id: str) -> Twin | None:
         with self.engine.connect() as c:
-            r = c.execute(text("SELECT id, kind, name, attributes, identity, active FROM twins WHERE id = :id"),
-                          {"id": twin_id}).first()
+            r = c.execute(
+                text("SELECT id, kind, name, attributes, identity, active FROM twins WHERE id = :id"),
+                {"id": twin_id},
+            ).first()
         return _row_to_twin(r) if r else None
 
     def require_twin(self, twin_id: str) -> Twin:
@@ -223,22 +289,35 @@ class SqlStore:
         (a patient is located in one bed at a time)."""
         with self.engine.begin() as c:
             if exclusive:
-                c.execute(text("DELETE FROM relationships WHERE src = :s AND type = :t"),
-                          {"s": rel.src, "t": rel.type.value})
-            c.execute(text(
-                "INSERT INTO relationships (src, type, dst, attributes, created_us) VALUES (:s, :t, :d, :a, :now) "
-                "ON CONFLICT (src, type, dst) DO UPDATE SET attributes = excluded.attributes"),
-                {"s": rel.src, "t": rel.type.value, "d": rel.dst, "a": json.dumps(rel.attributes),
-                 "now": self._now_us()})
+                c.execute(
+                    text("DELETE FROM relationships WHERE src = :s AND type = :t"),
+                    {"s": rel.src, "t": rel.type.value},
+                )
+            c.execute(
+                text(
+                    "INSERT INTO relationships (src, type, dst, attributes, created_us) VALUES (:s, :t, :d, :a, :now) "
+                    "ON CONFLICT (src, type, dst) DO UPDATE SET attributes = excluded.attributes"
+                ),
+                {
+                    "s": rel.src,
+                    "t": rel.type.value,
+                    "d": rel.dst,
+                    "a": json.dumps(rel.attributes),
+                    "now": self._now_us(),
+                },
+            )
 
     def unrelate(self, src: str, type_: RelType, dst: str) -> bool:
         with self.engine.begin() as c:
-            n = c.execute(text("DELETE FROM relationships WHERE src = :s AND type = :t AND dst = :d"),
-                          {"s": src, "t": type_.value, "d": dst}).rowcount
+            n = c.execute(
+                text("DELETE FROM relationships WHERE src = :s AND type = :t AND dst = :d"),
+                {"s": src, "t": type_.value, "d": dst},
+            ).rowcount
         return bool(n)
 
-    def relationships(self, twin_id: str | None = None, *, type_: RelType | None = None,
-                      direction: str = "both") -> list[Relationship]:
+    def relationships(
+        self, twin_id: str | None = None, *, type_: RelType | None = None, direction: str = "both"
+    ) -> list[Relationship]:
         where, params = [], {}
         if twin_id is not None:
             if direction == "out":
@@ -275,14 +354,13 @@ class SqlStore:
 
     def _reset_writer(self) -> None:
         if self._writer is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._writer.close()
-            except Exception:  # noqa: BLE001
-                pass
             self._writer = None
 
-    def write(self, observations: Sequence[Observation] = (),
-              medications: Sequence[MedicationAdministration] = ()) -> WriteResult:
+    def write(
+        self, observations: Sequence[Observation] = (), medications: Sequence[MedicationAdministration] = ()
+    ) -> WriteResult:
         """Store a batch in one durable transaction; duplicates (same source and source_id) are
         skipped and counted. Raises :class:`StoreError` when nothing could be committed."""
         with self._write_lock:
@@ -297,8 +375,9 @@ class SqlStore:
                     raise StoreError(f"write failed: {exc}") from exc
                 raise
 
-    def _write(self, observations: Sequence[Observation],
-               medications: Sequence[MedicationAdministration]) -> WriteResult:
+    def _write(
+        self, observations: Sequence[Observation], medications: Sequence[MedicationAdministration]
+    ) -> WriteResult:
         conn = self._writer_conn()
         result = WriteResult()
         if self.dialect == "sqlite":
@@ -329,27 +408,29 @@ class SqlStore:
         cur.executemany(
             f"INSERT INTO observations ({OBS_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (source, source_id) DO NOTHING",
-            [_obs_row(o) for o in obs],
+            _obs_rows(obs),
         )
         inserted = cur.rowcount
         if inserted == len(obs):
             # No conflicts: SQLite gave the rows consecutive ids in order (single writer, max+1).
-            return [replace(o, id=before + i + 1) for i, o in enumerate(obs)], 0
-        rows = cur.execute("SELECT id, source, source_id FROM observations WHERE id > ?", (before,)).fetchall()
+            return [_set_id(o, before + i + 1) for i, o in enumerate(obs)], 0
+        rows = cur.execute(
+            "SELECT id, source, source_id FROM observations WHERE id > ?", (before,)
+        ).fetchall()
         ids = {(r[1], r[2]): r[0] for r in rows}
         accepted, seen = [], set()
         for o in obs:
             k = o.key
             if k in ids and k not in seen:
                 seen.add(k)
-                accepted.append(replace(o, id=ids[k]))
+                accepted.append(_set_id(o, ids[k]))
         return accepted, len(obs) - len(accepted)
 
     def _pg_insert_obs(self, cur: Any, obs: Sequence[Observation]) -> tuple[list[Observation], int]:
         cur.executemany(
             f"INSERT INTO observations ({OBS_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (source, source_id) DO NOTHING RETURNING id, source, source_id",
-            [_obs_row(o) for o in obs],
+            _obs_rows(obs),
             returning=True,
         )
         ids: dict[tuple[str, str], int] = {}
@@ -363,7 +444,7 @@ class SqlStore:
             k = o.key
             if k in ids and k not in seen:
                 seen.add(k)
-                accepted.append(replace(o, id=ids[k]))
+                accepted.append(_set_id(o, ids[k]))
         return accepted, len(obs) - len(accepted)
 
     def _upsert_latest(self, cur: Any, accepted: Sequence[Observation]) -> None:
@@ -383,11 +464,15 @@ class SqlStore:
             f"VALUES ({ph},{ph},{ph},{ph},{ph},{ph},{ph}) ON CONFLICT (twin_id, code) DO UPDATE SET "
             "obs_id = excluded.obs_id, t_us = excluded.t_us, value = excluded.value, "
             "value_text = excluded.value_text, unit = excluded.unit WHERE excluded.t_us >= latest.t_us",
-            [(o.twin_id, o.code, o.id, to_us(o.effective), o.value, o.value_text, o.unit) for o in newest.values()],
+            [
+                (o.twin_id, o.code, o.id, to_us(o.effective), o.value, o.value_text, o.unit)
+                for o in newest.values()
+            ],
         )
 
-    def _insert_meds(self, cur: Any, meds: Sequence[MedicationAdministration]
-                     ) -> tuple[list[MedicationAdministration], int]:
+    def _insert_meds(
+        self, cur: Any, meds: Sequence[MedicationAdministration]
+    ) -> tuple[list[MedicationAdministration], int]:
         accepted = []
         ph = self.ph
         now = self._now_us()
@@ -396,42 +481,85 @@ class SqlStore:
                 "INSERT INTO medications (twin_id, drug, dose, dose_unit, route, t_us, source, source_id, "
                 f"performer, status, note, received_us) VALUES ({', '.join([ph] * 12)}) "
                 "ON CONFLICT (source, source_id) DO NOTHING RETURNING id",
-                (m.twin_id, m.drug, m.dose, m.dose_unit, m.route, to_us(m.effective), m.source, m.source_id,
-                 m.performer, m.status, m.note, now),
+                (
+                    m.twin_id,
+                    m.drug,
+                    m.dose,
+                    m.dose_unit,
+                    m.route,
+                    to_us(m.effective),
+                    m.source,
+                    m.source_id,
+                    m.performer,
+                    m.status,
+                    m.note,
+                    now,
+                ),
             )
             row = cur.fetchone()
             if row is not None:
                 accepted.append(replace(m, id=int(row[0])))
         return accepted, len(meds) - len(accepted)
 
-    def record_rejects(self, adapter: str, source: str, rejects: Sequence[dict[str, Any]],
-                       payload: str | None = None) -> None:
+    def record_rejects(
+        self, adapter: str, source: str, rejects: Sequence[dict[str, Any]], payload: str | None = None
+    ) -> None:
         """Keep a dead-letter record of what was refused, so nothing vanishes silently."""
         if not rejects:
             return
         now = self._now_us()
         with self.engine.begin() as c:
-            c.execute(text(
-                "INSERT INTO ingest_rejects (received_us, adapter, source, item_index, field, reason, payload) "
-                "VALUES (:t, :a, :s, :i, :f, :r, :p)"),
-                [{"t": now, "a": adapter, "s": source, "i": r.get("index"), "f": r.get("field"),
-                  "r": str(r.get("reason", ""))[:1000], "p": payload[:65536] if payload else None}
-                 for r in rejects])
+            c.execute(
+                text(
+                    "INSERT INTO ingest_rejects (received_us, adapter, source, item_index, field, reason, payload) "
+                    "VALUES (:t, :a, :s, :i, :f, :r, :p)"
+                ),
+                [
+                    {
+                        "t": now,
+                        "a": adapter,
+                        "s": source,
+                        "i": r.get("index"),
+                        "f": r.get("field"),
+                        "r": str(r.get("reason", ""))[:1000],
+                        "p": payload[:65536] if payload else None,
+                    }
+                    for r in rejects
+                ],
+            )
 
     def rejects(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
-            rows = c.execute(text(
-                "SELECT id, received_us, adapter, source, item_index, field, reason FROM ingest_rejects "
-                "ORDER BY id DESC LIMIT :n"), {"n": limit}).all()
-        return [{"id": r[0], "received": from_us(r[1]).isoformat(), "adapter": r[2], "source": r[3],
-                 "index": r[4], "field": r[5], "reason": r[6]} for r in rows]
+            rows = c.execute(
+                text(
+                    "SELECT id, received_us, adapter, source, item_index, field, reason FROM ingest_rejects "
+                    "ORDER BY id DESC LIMIT :n"
+                ),
+                {"n": limit},
+            ).all()
+        return [
+            {
+                "id": r[0],
+                "received": from_us(r[1]).isoformat(),
+                "adapter": r[2],
+                "source": r[3],
+                "index": r[4],
+                "field": r[5],
+                "reason": r[6],
+            }
+            for r in rows
+        ]
 
     # ---------------------------------------------------------------- reads
     def latest(self, twin_id: str, codes: Iterable[str] | None = None) -> dict[str, Observation]:
         with self.engine.connect() as c:
-            rows = c.execute(text(
-                f"SELECT {', '.join('o.' + x.strip() for x in OBS_SELECT.split(','))} FROM latest l "
-                "JOIN observations o ON o.id = l.obs_id WHERE l.twin_id = :t"), {"t": twin_id}).all()
+            rows = c.execute(
+                text(
+                    f"SELECT {', '.join('o.' + x.strip() for x in OBS_SELECT.split(','))} FROM latest l "
+                    "JOIN observations o ON o.id = l.obs_id WHERE l.twin_id = :t"
+                ),
+                {"t": twin_id},
+            ).all()
         out = {r[2]: row_to_obs(r) for r in rows}
         if codes is not None:
             wanted = set(codes)
@@ -444,17 +572,28 @@ class SqlStore:
         if not ids:
             return out
         with self.engine.connect() as c:
-            rows = c.execute(text(
-                f"SELECT {', '.join('o.' + x.strip() for x in OBS_SELECT.split(','))} FROM latest l "
-                "JOIN observations o ON o.id = l.obs_id WHERE l.twin_id IN :ids").bindparams(
-                    sa.bindparam("ids", expanding=True)), {"ids": ids}).all()
+            rows = c.execute(
+                text(
+                    f"SELECT {', '.join('o.' + x.strip() for x in OBS_SELECT.split(','))} FROM latest l "
+                    "JOIN observations o ON o.id = l.obs_id WHERE l.twin_id IN :ids"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": ids},
+            ).all()
         for r in rows:
             out[r[1]][r[2]] = row_to_obs(r)
         return out
 
-    def history(self, twin_id: str, code: str | None = None, start: datetime | None = None,
-                end: datetime | None = None, limit: int = 10_000, *, include_errors: bool = False,
-                descending: bool = False) -> list[Observation]:
+    def history(
+        self,
+        twin_id: str,
+        code: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 10_000,
+        *,
+        include_errors: bool = False,
+        descending: bool = False,
+    ) -> list[Observation]:
         where = ["twin_id = :t"]
         params: dict[str, Any] = {"t": twin_id, "n": limit}
         if code is not None:
@@ -469,8 +608,10 @@ class SqlStore:
         if not include_errors:
             where.append("status <> 'entered-in-error'")
         order = "DESC" if descending else "ASC"
-        q = (f"SELECT {OBS_SELECT} FROM observations WHERE {' AND '.join(where)} "
-             f"ORDER BY t_us {order}, id {order} LIMIT :n")
+        q = (
+            f"SELECT {OBS_SELECT} FROM observations WHERE {' AND '.join(where)} "
+            f"ORDER BY t_us {order}, id {order} LIMIT :n"
+        )
         with self.engine.connect() as c:
             return [row_to_obs(r) for r in c.execute(text(q), params)]
 
@@ -481,21 +622,30 @@ class SqlStore:
             raise NotFoundError(f"no observation {obs_id}", field="id")
         return row_to_obs(r)
 
-    def buckets(self, twin_id: str, code: str, start: datetime, end: datetime, bucket_s: float) -> list[Bucket]:
+    def buckets(
+        self, twin_id: str, code: str, start: datetime, end: datetime, bucket_s: float
+    ) -> list[Bucket]:
         """Downsampled series for charts: count, min, max and mean per bucket of ``bucket_s`` seconds."""
         if bucket_s <= 0:
             raise ValidationError("bucket must be positive", field="bucket")
         b = int(bucket_s * 1_000_000)
-        q = ("SELECT (t_us / :b) * :b AS bucket, count(*), min(value), max(value), avg(value) FROM observations "
-             "WHERE twin_id = :t AND code = :c AND t_us >= :s AND t_us < :e AND status <> 'entered-in-error' "
-             "GROUP BY bucket ORDER BY bucket")
+        q = (
+            "SELECT (t_us / :b) * :b AS bucket, count(*), min(value), max(value), avg(value) FROM observations "
+            "WHERE twin_id = :t AND code = :c AND t_us >= :s AND t_us < :e AND status <> 'entered-in-error' "
+            "GROUP BY bucket ORDER BY bucket"
+        )
         with self.engine.connect() as c:
-            rows = c.execute(text(q), {"b": b, "t": twin_id, "c": code, "s": to_us(start), "e": to_us(end)}).all()
-        return [Bucket(from_us(int(r[0])), int(r[1]), r[2], r[3], None if r[4] is None else float(r[4]))
-                for r in rows]
+            rows = c.execute(
+                text(q), {"b": b, "t": twin_id, "c": code, "s": to_us(start), "e": to_us(end)}
+            ).all()
+        return [
+            Bucket(from_us(int(r[0])), int(r[1]), r[2], r[3], None if r[4] is None else float(r[4]))
+            for r in rows
+        ]
 
-    def medications(self, twin_id: str, start: datetime | None = None, end: datetime | None = None
-                    ) -> list[MedicationAdministration]:
+    def medications(
+        self, twin_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[MedicationAdministration]:
         where, params = ["twin_id = :t"], {"t": twin_id}
         if start is not None:
             where.append("t_us >= :s")
@@ -503,13 +653,29 @@ class SqlStore:
         if end is not None:
             where.append("t_us < :e")
             params["e"] = to_us(end)
-        q = ("SELECT id, twin_id, drug, dose, dose_unit, route, t_us, source, source_id, performer, status, note "
-             f"FROM medications WHERE {' AND '.join(where)} ORDER BY t_us")
+        q = (
+            "SELECT id, twin_id, drug, dose, dose_unit, route, t_us, source, source_id, performer, status, note "
+            f"FROM medications WHERE {' AND '.join(where)} ORDER BY t_us"
+        )
         with self.engine.connect() as c:
             rows = c.execute(text(q), params).all()
-        return [MedicationAdministration(id=r[0], twin_id=r[1], drug=r[2], dose=r[3], dose_unit=r[4], route=r[5],
-                                         effective=from_us(r[6]), source=r[7], source_id=r[8], performer=r[9],
-                                         status=r[10], note=r[11]) for r in rows]
+        return [
+            MedicationAdministration(
+                id=r[0],
+                twin_id=r[1],
+                drug=r[2],
+                dose=r[3],
+                dose_unit=r[4],
+                route=r[5],
+                effective=from_us(r[6]),
+                source=r[7],
+                source_id=r[8],
+                performer=r[9],
+                status=r[10],
+                note=r[11],
+            )
+            for r in rows
+        ]
 
     def count_observations(self, twin_id: str | None = None) -> int:
         q = "SELECT count(*) FROM observations" + (" WHERE twin_id = :t" if twin_id else "")

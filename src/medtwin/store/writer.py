@@ -18,17 +18,19 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from medtwin.core.bus import Bus
 from medtwin.core.errors import StoreError
-from medtwin.core.events import Context, ObservationsRecorded
+from medtwin.core.events import Context, Generic, ObservationsRecorded
 from medtwin.core.model import MedicationAdministration, Observation
 from medtwin.store.sql import SqlStore, WriteResult
 
 log = logging.getLogger(__name__)
+_WRITER_CONTEXT = Context(actor="system:writer")
 
 
 @dataclass
@@ -45,9 +47,10 @@ class Ack:
 class _Item:
     observations: Sequence[Observation]
     medications: Sequence[MedicationAdministration]
-    future: Future[Ack]
+    future: Future[Any]
     context: Context
     enqueued: float
+    finish: Callable[[Ack], Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -55,9 +58,17 @@ class _Item:
 
 
 class BatchWriter:
-    def __init__(self, store: SqlStore, bus: Bus | None = None, *, max_rows: int = 20_000,
-                 linger: float = 0.02, max_delay: float = 0.25, max_queue_rows: int = 200_000,
-                 retry_for: float | None = None) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        bus: Bus | None = None,
+        *,
+        max_rows: int = 20_000,
+        linger: float = 0.02,
+        max_delay: float = 0.25,
+        max_queue_rows: int = 200_000,
+        retry_for: float | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.max_rows = max_rows
@@ -104,13 +115,21 @@ class BatchWriter:
         return self._queued_rows
 
     # ------------------------------------------------------------------ producers
-    def submit(self, observations: Sequence[Observation] = (),
-               medications: Sequence[MedicationAdministration] = (), *, context: Context | None = None,
-               block: bool = True, timeout: float | None = None) -> Future[Ack]:
-        fut: Future[Ack] = Future()
-        item = _Item(observations, medications, fut, context or Context(), time.monotonic())
+    def submit(
+        self,
+        observations: Sequence[Observation] = (),
+        medications: Sequence[MedicationAdministration] = (),
+        *,
+        context: Context | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+        finish: Callable[[Ack], Any] | None = None,
+    ) -> Future[Any]:
+        """Queue rows; the future resolves with the :class:`Ack` (or ``finish(ack)``) after commit."""
+        fut: Future[Any] = Future()
+        item = _Item(observations, medications, fut, context or _WRITER_CONTEXT, time.monotonic(), finish)
         if item.rows == 0:
-            fut.set_result(Ack())
+            fut.set_result(finish(Ack()) if finish else Ack())
             return fut
         with self._cv:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -123,12 +142,20 @@ class BatchWriter:
                 self._cv.wait(remaining)
             self._q.append(item)
             self._queued_rows += item.rows
-            self._cv.notify_all()
+            # Wake the writer only when it has something new to decide: the first item (it may be
+            # idle) or a full batch (it may be lingering). Waking it per item costs a GIL hand-off each.
+            if len(self._q) == 1 or self._queued_rows >= self.max_rows:
+                self._cv.notify_all()
         return fut
 
-    def write(self, observations: Sequence[Observation] = (),
-              medications: Sequence[MedicationAdministration] = (), *, context: Context | None = None,
-              timeout: float | None = None) -> Ack:
+    def write(
+        self,
+        observations: Sequence[Observation] = (),
+        medications: Sequence[MedicationAdministration] = (),
+        *,
+        context: Context | None = None,
+        timeout: float | None = None,
+    ) -> Ack:
         """Submit and wait for the commit."""
         return self.submit(observations, medications, context=context).result(timeout)
 
@@ -174,8 +201,9 @@ class BatchWriter:
                 continue
             self._resolve(batch, result)
 
-    def _commit_with_retry(self, obs: list[Observation], meds: list[MedicationAdministration]
-                           ) -> WriteResult | None:
+    def _commit_with_retry(
+        self, obs: list[Observation], meds: list[MedicationAdministration]
+    ) -> WriteResult | None:
         started = time.monotonic()
         delay = 0.05
         while True:
@@ -197,30 +225,36 @@ class BatchWriter:
                 delay = min(delay * 2, 5.0)
 
     def _resolve(self, batch: list[_Item], res: WriteResult) -> None:
-        by_key = {o.key: o for o in res.accepted}
+        # Announce first, then acknowledge: whoever gets an ack can rely on subscribers having seen it.
+        if self.bus is not None and res.accepted:
+            ctx = batch[0].context if len(batch) == 1 else Context(actor="system:writer")
+            self.bus.publish(
+                ObservationsRecorded(
+                    time=self.store.clock.now(), context=ctx, observations=tuple(res.accepted)
+                )
+            )
+        if self.bus is not None and res.medications:
+            self.bus.publish(
+                Generic(
+                    time=self.store.clock.now(),
+                    context=batch[0].context,
+                    type="medications_recorded",
+                    data={"medications": list(res.medications)},
+                )
+            )
+        # The store sets ids in place on the submitted objects it stored; duplicates keep id None.
         med_by_key = {(m.source, m.source_id): m for m in res.medications}
         for it in batch:
             ack = Ack()
-            for o in it.observations:
-                stored = by_key.pop(o.key, None)
-                if stored is None:
-                    ack.duplicates += 1
-                else:
-                    ack.accepted.append(stored)
+            if res.duplicates == 0:
+                ack.accepted = list(it.observations)
+            else:
+                ack.accepted = [o for o in it.observations if o.id is not None]
+                ack.duplicates = len(it.observations) - len(ack.accepted)
             for m in it.medications:
                 sm = med_by_key.pop((m.source, m.source_id), None)
                 if sm is None:
                     ack.medication_duplicates += 1
                 else:
                     ack.medications.append(sm)
-            it.future.set_result(ack)
-        if self.bus is not None and res.accepted:
-            ctx = batch[0].context if len(batch) == 1 else Context(actor="system:writer")
-            self.bus.publish(ObservationsRecorded(time=self.store.clock.now(), context=ctx,
-                                                  observations=tuple(res.accepted)))
-        if self.bus is not None and res.medications:
-            from medtwin.core.events import Generic
-
-            self.bus.publish(Generic(time=self.store.clock.now(), context=batch[0].context,
-                                     type="medications_recorded",
-                                     data={"medications": list(res.medications)}))
+            it.future.set_result(it.finish(ack) if it.finish is not None else ack)
