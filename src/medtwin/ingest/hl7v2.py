@@ -359,7 +359,7 @@ class _Mapper:
                 try:
                     return parse_ts(raw, self.tz, "time"), loc
                 except ValidationError as exc:
-                    raise _ItemError(Hl7Error(*loc, exc.reason, 102)) from None
+                    raise _ItemError(Hl7Error(loc[0], loc[1], loc[2], exc.reason, 102)) from None
         raise _ItemError(Hl7Error("OBX", n, 14, "no time in OBX-14, OBR-7 or MSH-7", 101))
 
 
@@ -424,25 +424,27 @@ def build_ack(message: OruMessage | bytes | str | None, code: str = "AA", text: 
     else:
         raw = message.decode("latin-1") if isinstance(message, bytes) else message or ""
         msh = _split_msh(raw[:65536].replace("\n", "\r"))
-    comp = msh[2][:1] if len(msh) > 2 and msh[2] else "^"
+    enc = msh[2] if len(msh) > 2 else ""
+    comp, esc = enc[:1] or "^", enc[2:3] or "\\"
+    seps = "\r" + (msh[1] if len(msh) > 1 else "|") + (enc[1:2] or "~") + comp + (enc[3:4] or "&")
 
     def f(n: int, c: int | None = None) -> str:
-        parts = (msh[n] if n < len(msh) else "").split(comp)
+        parts = (msh[n] if n < len(msh) else "").split(comp)[:10]
         if c is not None:
             parts = parts[c - 1 : c]
-        return "^".join(_escape(_unescape(p, "\\", "\r|~^&")) for p in parts)[:199]
+        return "^".join(_escape(_unescape(p, esc, seps)[:100]) for p in parts)
 
     trigger = f(9, 2) if re.fullmatch(r"[A-Z0-9]{3}", f(9, 2)) else "R01"
     version = f(12, 1) if re.fullmatch(r"2\.\d+(\.\d+)?", f(12, 1)) else "2.6"
     stamp = _ts((now or datetime.now(UTC)).replace(microsecond=0))
     lines = [f"MSH|^~\\&|{f(5) or _escape(app)}|{f(6)}|{f(3)}|{f(4)}|{stamp}||ACK^{trigger}^ACK|{new_id()[:20]}|"
              f"{f(11, 1) or 'P'}|{version}",
-             f"MSA|{code}|{f(10)}|{_escape(text)[:200]}"]  # fmt: skip
+             f"MSA|{code}|{f(10)}|{_escape(text[:200])}"]  # fmt: skip
     for e in errors[:100]:
         name = ERROR_NAMES.get(e.code, "Application error")
         where = "^".join(str(x) if x is not None else "" for x in (e.segment, e.seq or 1, e.field))
         lines.append(f"ERR|{where}^{e.code}&{name}&HL70357|{where}|{e.code}^{name}^HL70357|E||||"
-                     f"{_escape(e.location + ': ' + e.reason)[:250]}")  # fmt: skip
+                     f"{_escape((e.location + ': ' + e.reason)[:250])}")  # fmt: skip
     return "\r".join(lines) + "\r"
 
 

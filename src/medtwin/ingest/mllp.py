@@ -145,8 +145,8 @@ class Hl7Receiver:
         try:
             msg = parse_oru(data, self.config)
         except MedtwinError as exc:
-            code = exc.hl7_code if isinstance(exc, Hl7Reject) else 100
-            err = Hl7Error(*_split_loc(exc.field), exc.reason, code)
+            hl7_code = exc.hl7_code if isinstance(exc, Hl7Reject) else 100
+            err = Hl7Error(*_split_loc(exc.field), exc.reason, hl7_code)
             log.info("HL7 message refused (AR): %s", exc.reason)
             return "AR", build_ack(data, "AR", exc.reason, errors=[err], app=self.app), "utf-8"
         batches = [b for b in msg.batches if b.readings]
@@ -189,7 +189,9 @@ def _split_loc(name: str | None) -> tuple[str, int | None, int | None]:
 class MllpServerProtocol:
     """Serves one connection at a time per client; many clients concurrently."""
 
-    def __init__(self, receiver: Hl7Receiver, max_frame: int = MAX_FRAME, idle_timeout: float | None = None):
+    def __init__(
+        self, receiver: Hl7Receiver, max_frame: int = MAX_FRAME, idle_timeout: float | None = None
+    ) -> None:
         self.receiver, self.max_frame, self.idle_timeout = receiver, max_frame, idle_timeout
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
