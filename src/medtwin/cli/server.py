@@ -63,8 +63,26 @@ async def start_mllp(rt: Runtime, _loop: asyncio.AbstractEventLoop) -> None:
     log.info("MLLP listening on %s:%s", rt.settings.host, rt.settings.mllp_port)
 
 
+async def start_retention(rt: Runtime, loop: asyncio.AbstractEventLoop) -> None:
+    """Purge readings older than ``retention_days`` once at start and then daily."""
+    days = rt.settings.retention_days
+    if days <= 0:
+        return
+    from datetime import timedelta
+
+    async def job() -> None:
+        while True:
+            before = rt.clock.now() - timedelta(days=days)
+            n = await asyncio.to_thread(rt.store.purge, before)
+            log.info("retention: purged %d readings older than %s", n, before.date())
+            await asyncio.sleep(86_400)
+
+    task = loop.create_task(job())
+    rt.add_stopper(task.cancel)
+
+
 def run_app(rt: Runtime, hooks: list[StartHook], host: str, port: int) -> None:
-    app = create_app(rt, on_start=[start_mqtt, start_mllp, *hooks])
+    app = create_app(rt, on_start=[start_mqtt, start_mllp, start_retention, *hooks])
     log.info("medtwin on http://%s:%s (database %s)", host, port, rt.store.dialect)
     uvicorn.run(app, host=host, port=port, log_level="info", ws_ping_interval=20)
 
