@@ -29,7 +29,7 @@ router = APIRouter(tags=["live"])
 MAX_EVENTS = 500
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscriber:
     scope: str  # "ward:<id>", "patient:<id>", "all"
     patients: set[str] | None  # None = every patient

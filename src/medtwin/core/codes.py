@@ -200,6 +200,8 @@ MDC_TO_CODE: dict[str, CodeInfo] = {
     "149530": BY_KEY["hr"],  # MDC_PULS_OXIM_PULS_RATE
     "150456": BY_KEY["spo2"],  # MDC_PULS_OXIM_SAT_O2
     "151562": BY_KEY["rr"],  # MDC_RESP_RATE
+    "151578": BY_KEY["rr"],  # MDC_TTHOR_RESP_RATE (impedance)
+    "151594": BY_KEY["rr"],  # MDC_CO2_RESP_RATE (capnography)
     "150344": BY_KEY["temp"],  # MDC_TEMP
     "150364": BY_KEY["temp"],  # MDC_TEMP_BODY
     "150301": BY_KEY["sbp"],  # MDC_PRESS_CUFF_SYS
@@ -209,8 +211,8 @@ MDC_TO_CODE: dict[str, CodeInfo] = {
     "150034": BY_KEY["dbp"],  # MDC_PRESS_BLD_ART_DIA
     "150035": BY_KEY["map"],  # MDC_PRESS_BLD_ART_MEAN
 }
-# 150301 in IHE PCD-01 is the NIBP *group* code (MDC_PRESS_CUFF); devices send it either for the
-# systolic value alone or with OBX-4 sub-ids; see medtwin.ingest.hl7v2 for how sub-ids map.
+# The NIBP *group* code is 150300 (MDC_PRESS_CUFF); devices sending it name the metric in the last
+# OBX-4 sub-id, which medtwin.ingest.hl7v2 resolves.
 
 
 def normalise_system(system: str | None) -> str:
