@@ -29,6 +29,8 @@ from medtwin.store.sql import SqlStore
 from medtwin.store.writer import Ack, BatchWriter
 
 log = logging.getLogger(__name__)
+# Twins readings may be about: patients, and places monitored by environment sensors.
+SUBJECT_KINDS = frozenset({TwinKind.PATIENT, TwinKind.ROOM, TwinKind.HOME, TwinKind.WARD})
 
 
 @dataclass
@@ -88,19 +90,23 @@ class Ingestor:
 
     # ---------------------------------------------------------------- twin cache
     def refresh(self) -> None:
-        """Reload the patient ids and device -> patient links (after twin or relationship changes)."""
-        patients = {t.id for t in self.store.list_twins(TwinKind.PATIENT) if t.active}
+        """Reload the subject ids and device -> subject links (after twin or relationship changes).
+
+        Subjects are patients, and places a device can monitor (rooms, homes, wards: environment
+        sensors report about the room, not about a patient)."""
+        patients = {t.id for t in self.store.list_twins() if t.kind in SUBJECT_KINDS and t.active}
         links = {r.src: r.dst for r in self.store.relationships(type_=RelType.MONITORS)}
         with self._lock:
             self._patients = patients
             self._device_patient = links
 
     def is_patient(self, twin_id: str) -> bool:
+        """True when readings may be about this twin (a patient, or a monitored place)."""
         with self._lock:
             if twin_id in self._patients:
                 return True
         t = self.store.get_twin(twin_id)  # another worker may have created it
-        if t is not None and t.kind is TwinKind.PATIENT and t.active:
+        if t is not None and t.kind in SUBJECT_KINDS and t.active:
             with self._lock:
                 self._patients.add(twin_id)
             return True
