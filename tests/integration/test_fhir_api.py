@@ -481,3 +481,22 @@ def test_medications_in_a_batch(c: TestClient, rt: Runtime) -> None:
         found["total"] == 1
         and found["entry"][0]["resource"]["medicationCodeableConcept"]["text"] == "Paracetamol"
     )
+
+
+def test_unexpected_errors_are_an_outcome_without_personal_data_in_the_log(
+    c: TestClient, rt: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(_twin_id: str) -> None:
+        raise RuntimeError(" ".join(["Ann", "Lee,", "born", "-".join(["1950", "02", "03"])]))
+
+    monkeypatch.setattr(rt.store, "get_twin", boom)
+    with caplog.at_level("ERROR", logger="medtwin.api.fhir"):
+        body = outcome(c.get("/fhir/Patient/P1"), 500)
+    assert body["issue"][0]["code"] == "exception"
+    assert "RuntimeError" in caplog.text and "/fhir/Patient/{pid}" in caplog.text
+    assert "Ann Lee" not in caplog.text and "1950-02-03" not in caplog.text
+
+
+def test_odd_ids_are_not_found(c: TestClient) -> None:
+    for oid in ("²", "bp-1", "bp-x-y", "bp-1-2-3-4", "9" * 30):
+        outcome(c.get(f"/fhir/Observation/{oid}"), 404)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -99,8 +100,10 @@ class FhirRoute(APIRoute):
                 raise
             except (MedtwinError, RequestValidationError, StarletteHTTPException) as exc:
                 return error_response(exc)
-            except Exception:
-                log.exception("FHIR %s %s failed", request.method, request.url.path)
+            except Exception as exc:  # no message in the log: it may quote personal data
+                route = getattr(request.scope.get("route"), "path", "?")
+                tb = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("FHIR %s %s failed with %s\n%s", request.method, route, type(exc).__name__, tb)
                 return error_response(RuntimeError())
 
         return handler
@@ -184,7 +187,7 @@ async def create_observation(request: Request, rt: RT) -> JSONResponse:
 @router.get("/Observation/{oid}")
 def read_observation(oid: str, rt: RT) -> JSONResponse:
     res: dict[str, Any] | None = None
-    if oid.isdigit() and len(oid) < 19:
+    if oid.isascii() and oid.isdigit() and len(oid) < 19:
         try:
             res = observation_to_fhir(rt.store.get_observation(int(oid)))
         except NotFoundError:

@@ -114,6 +114,8 @@ class FhirService:
         )
 
     def _auto_register(self, subjects: Iterable[str]) -> None:
+        if not self.rt.settings.auto_register:
+            return
         for s in sorted(set(subjects)):
             if not self.rt.ingestor.is_patient(s) and self.rt.store.get_twin(s) is None:
                 self.rt.registry.put(
