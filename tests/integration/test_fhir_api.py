@@ -151,6 +151,14 @@ def test_patient_errors(c: TestClient, rt: Runtime) -> None:
     rt.registry.put(Twin("BED-1", TwinKind.BED, "Bed 1"))
     outcome(c.put("/fhir/Patient/BED-1", json=patient("BED-1"), headers=FHIR), 409)
     outcome(c.get("/fhir/Patient/BED-1"), 404)
+    rt.registry.put(Twin("ROOM-1", TwinKind.ROOM, "Room 1"))  # the Ingestor takes rooms as subjects; FHIR not
+    body = outcome(c.post("/fhir/Observation", json=obs(subject="Patient/ROOM-1"), headers=FHIR), 422)
+    assert "is a room, not a patient" in body["issue"][0]["diagnostics"]
+    put_patient(c, "P5")
+    rt.registry.put(Twin("P5", TwinKind.PATIENT, "Ann Lee", active=False))
+    body = outcome(c.post("/fhir/Observation", json=obs(subject="Patient/P5"), headers=FHIR), 422)
+    assert "inactive" in body["issue"][0]["diagnostics"]
+    assert rt.store.count_observations() == 0
     outcome(c.put("/fhir/Patient/P1", json=obs(), headers=FHIR), 400)
 
 

@@ -203,6 +203,8 @@ def read_observation(oid: str, rt: RT) -> JSONResponse:
 def search_observations(request: Request, rt: RT) -> JSONResponse:
     params = _params(request)
     q = parse_obs_query(params)
+    twin = rt.store.get_twin(q.subject)
+    q.empty = q.empty or twin is None or twin.kind is not TwinKind.PATIENT  # Patient/ID names a patient
     resources, total = run_obs_query(rt.store, q)
     base = _base(request)
     kept = [(k, v) for k, v in params if k != "_offset"]

@@ -71,6 +71,12 @@ class _Work:
 class FhirService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._twins: dict[str, Twin | None] = {}  # per request: one read per subject
+
+    def _twin(self, twin_id: str) -> Twin | None:
+        if twin_id not in self._twins:
+            self._twins[twin_id] = self.rt.store.get_twin(twin_id)
+        return self._twins[twin_id]
 
     # ------------------------------------------------------------------------------ patients
     def patient_conflict(self, twin_id: str, path: str) -> Issue | None:
@@ -94,9 +100,13 @@ class FhirService:
 
     # ------------------------------------------------------------------------------ subjects
     def subject_issue(self, subject: str, path: str, created: Iterable[str] = ()) -> Issue | None:
-        if subject in created or self.rt.ingestor.is_patient(subject):
+        """Why ``subject`` cannot be the Patient of a reading, or None. (The Ingestor also accepts
+        rooms and homes as subjects; a FHIR subject ``Patient/ID`` must be an active patient.)"""
+        if subject in created:
             return None
-        t = self.rt.store.get_twin(subject)
+        t = self._twin(subject)
+        if t is not None and t.kind is TwinKind.PATIENT and t.active:
+            return None
         if t is not None and t.kind is not TwinKind.PATIENT:
             return Issue(
                 f"subject {subject!r} is a {t.kind.value}, not a patient",
