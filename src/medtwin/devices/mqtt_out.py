@@ -7,8 +7,10 @@ list of batches, so it plugs straight into :class:`~medtwin.devices.runner.Simul
 
 QoS 1 means at-least-once delivery to the broker (a broker's PUBACK is not storage; see
 DESIGN.md); paho keeps unacknowledged messages in memory and resends them after a reconnect.
-``max_queued`` bounds that memory: when it is full, ``publish`` fails and the batch is counted
-as dropped instead of growing without limit. Credentials, if any, are passed in by the caller.
+``max_queued`` bounds that memory (and must stay below 65,535, the MQTT packet-id space):
+when that many messages await acknowledgement the publisher waits up to ``block_s`` for room
+(back-pressure, which a :class:`SimulationRunner` absorbs by skipping ahead), then drops and
+counts. Credentials, if any, are passed in by the caller.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ class MqttPublisher:
         tls: bool = False,
         keepalive: int = 30,
         max_inflight: int = 100,
-        max_queued: int = 100_000,
+        max_queued: int = 20_000,
+        block_s: float = 5.0,
         client: Any = None,
     ) -> None:
+        if not 0 < max_queued < 65_535:
+            raise ValueError("max_queued must be 1-65534 (MQTT packet ids are 16-bit)")
         self.host, self.port, self.prefix, self.qos, self.keepalive = host, port, prefix, qos, keepalive
+        self.max_queued, self.block_s = max_queued, block_s
         self.seq = Sequencer()
         self.stats = PublishStats()
         self._connected = threading.Event()
@@ -63,7 +69,7 @@ class MqttPublisher:
                 CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
             )
             client.max_inflight_messages_set(max_inflight)
-            client.max_queued_messages_set(max_queued)
+            client.max_queued_messages_set(min(65_000, max_queued + max_inflight + 100))
             if username is not None:
                 client.username_pw_set(username, password)
             if tls:
@@ -103,17 +109,29 @@ class MqttPublisher:
             raise ConnectionError(f"MQTT broker {self.host}:{self.port} did not accept the connection")
 
     def publish_batches(self, batches: Iterable[DeviceBatch]) -> int:
-        """Publish one message per batch; returns how many were handed to the client."""
+        """Publish one message per batch; returns how many were handed to the client.
+
+        Back-pressure: while ``max_queued`` messages await their PUBACK, wait (up to
+        ``block_s``) rather than queue more; a message that still cannot be queued is dropped
+        and counted.
+        """
         n = 0
         for topic, payload in batch_messages(batches, self.seq, self.prefix):
-            info = self.client.publish(topic, encode(payload), qos=self.qos)
-            if info.rc == 0:
-                n += 1
-            else:
-                with self._lock:
-                    self.stats.dropped += 1
-        with self._lock:
-            self.stats.published += n
+            data = encode(payload)
+            deadline = time.monotonic() + self.block_s
+            while True:
+                if self.qos == 0 or self.pending() < self.max_queued:
+                    info = self.client.publish(topic, data, qos=self.qos)
+                    if info.rc == 0:
+                        n += 1
+                        with self._lock:
+                            self.stats.published += 1
+                        break
+                if time.monotonic() >= deadline:
+                    with self._lock:
+                        self.stats.dropped += 1
+                    break
+                time.sleep(0.002)
         return n
 
     __call__ = publish_batches
