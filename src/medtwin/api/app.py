@@ -69,6 +69,7 @@ def create_app(
     app.include_router(ingest_http.router)
     app.include_router(live.router)
     _optional_routers(app)
+    _static_mount(app)
 
     @app.get("/", include_in_schema=False, response_model=None)
     def index() -> Any:
@@ -109,6 +110,17 @@ def _optional_routers(app: FastAPI) -> None:
                 raise
             continue
         app.include_router(m.router)
+
+
+def _static_mount(app: FastAPI) -> None:
+    """The dashboard's assets (medtwin/web/static, vendored libraries included) under /static."""
+    from pathlib import Path
+
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(__file__).resolve().parent.parent / "web" / "static"
+    if static.is_dir():
+        app.mount("/static", StaticFiles(directory=static), name="static")
 
 
 def _index_page() -> Any:
