@@ -535,3 +535,19 @@ def test_mqtt_publisher_sends_one_qos1_message_per_batch() -> None:
     payload = json.loads(raw)
     assert topic == f"site/x/devices/{payload['device']}/obs" and payload["seq"] == 3
     assert pub.stats.published == pub.stats.acknowledged == 9 and pub.flush(0.1)
+
+
+def test_hl7_oru_round_trip_through_the_platform_parser() -> None:
+    hl7v2 = pytest.importorskip("medtwin.ingest.hl7v2")
+    from medtwin.devices.hl7_out import oru_for_batch
+
+    cfg = MonitorConfig(arterial=True, nibp_interval_s=60, faults=(Fault("spo2", 0, 10),))
+    ward = Ward([BedsideMonitor("mon-1", 3, None, START, patient_id="p1", config=cfg)])
+    batch = ward.step(START)[0]
+    msg = oru_for_batch(batch, "c1")
+    assert msg is not None
+    parsed = hl7v2.parse_oru(msg)
+    assert parsed.errors == [] and [reason for _, reason in parsed.skipped] == ["sentinel -999 (no value)"]
+    got = {(r["code"], r["value"]) for r in parsed.batches[0].readings}
+    sent = {(BY_KEY[r["code"]].code, float(r["value"])) for r in batch.readings if "flag" not in r}
+    assert got == sent and len(got) == 6

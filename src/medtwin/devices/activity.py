@@ -118,19 +118,26 @@ class ActivitySensor:
         awake_val = np.where(u[:, 2] < 0.06 * self.mobility, 60.0 + 40.0 * u[:, 3], awake_val)
         return np.clip(np.rint(np.where(asleep, sleep_val, awake_val)), 0, 100)
 
-    def scored_asleep(self, t: F64) -> B:
-        """Sleep state as the device scores it from the last ``WINDOW`` epochs of activity."""
+    def _window(self, t: F64) -> F64:
+        """Activity of the ``WINDOW`` epochs ending at each ``t``: (T, WINDOW), current first."""
         t = np.atleast_1d(np.asarray(t, dtype=np.float64))
         lags = np.arange(WINDOW)[None, :] * self.epoch_s
-        act = self.activity((t[:, None] - lags).ravel()).reshape(t.shape[0], WINDOW)
+        return self.activity((t[:, None] - lags).ravel()).reshape(t.shape[0], WINDOW)
+
+    @staticmethod
+    def _score(act: F64) -> B:
         return np.asarray((act.mean(axis=1) < SLEEP_MEAN_MAX) & (act[:, 0] < SLEEP_EPOCH_MAX), dtype=bool)
+
+    def scored_asleep(self, t: F64) -> B:
+        """Sleep state as the device scores it from the last ``WINDOW`` epochs of activity."""
+        return self._score(self._window(t))
 
     def readings_at(self, times: list[float]) -> list[dict[str, Any]]:
         if not times:
             return []
-        t = np.asarray(times)
-        act = self.activity(t).astype(np.int64).tolist()
-        sleep = self.scored_asleep(t).tolist()
+        window = self._window(np.asarray(times))
+        act = window[:, 0].astype(np.int64).tolist()
+        sleep = self._score(window).tolist()
         out: list[dict[str, Any]] = []
         for ts, a, s in zip(times, act, sleep, strict=True):
             stamp = iso(ts)
