@@ -1,0 +1,1 @@
+"""Live monitoring: early-warning scores, nurse charting, activity and environment, alarms."""
