@@ -72,8 +72,19 @@ _V1 = _both(
     "CREATE INDEX ingest_rejects_time ON ingest_rejects (received_us)",
 )
 
+# Corrections of observations (nurse charting): the original row keeps its data; this records who
+# corrected it, why, its status before, and the replacement row (None for entered-in-error).
+_V2 = _both(
+    """CREATE TABLE observation_corrections (
+        {ID}, obs_id BIGINT NOT NULL, action TEXT NOT NULL, new_obs_id BIGINT, performer TEXT NOT NULL,
+        reason TEXT NOT NULL, previous_status TEXT NOT NULL, t_us BIGINT NOT NULL)""",
+    "CREATE UNIQUE INDEX observation_corrections_obs ON observation_corrections (obs_id)",
+    "CREATE INDEX observation_corrections_new ON observation_corrections (new_obs_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
+    Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
