@@ -551,3 +551,10 @@ def test_hl7_oru_round_trip_through_the_platform_parser() -> None:
     got = {(r["code"], r["value"]) for r in parsed.batches[0].readings}
     sent = {(BY_KEY[r["code"]].code, float(r["value"])) for r in batch.readings if "flag" not in r}
     assert got == sent and len(got) == 6
+
+
+def test_ground_truth_marks_informative_rules() -> None:
+    mon = BedsideMonitor("m", 31, Scenario.sepsis(600, 1.0, 3600), START, config=QUIET)
+    d = mon.ground_truth(at(3 * 3600), resolution_s=30).as_dict()
+    flags = {c["rule"]: c["critical"] for c in d["crossings"]}
+    assert flags["sirs>=2"] is False and flags["sbp<=90"] is True

@@ -114,6 +114,7 @@ class Crossing:
             "op": self.rule.op,
             "threshold": self.rule.threshold,
             "source": self.rule.source,
+            "critical": self.rule.critical,
             "first": iso(self.first),
             "intervals": [[iso(a), iso(b)] for a, b in self.intervals],
         }
