@@ -82,9 +82,44 @@ _V2 = _both(
     "CREATE INDEX observation_corrections_new ON observation_corrections (new_obs_id)",
 )
 
+# Alarms (medtwin.services.monitoring.alarms): one row per alarm with its current state (``record``
+# holds everything needed to restore it), and an append-only log of every state change (IEC
+# 60601-1-8 §6.12 alarm system log); triggers refuse UPDATE and DELETE on the log.
+_V3_LITE, _V3_PG = _both(
+    """CREATE TABLE alarms (
+        id TEXT PRIMARY KEY, twin_id TEXT NOT NULL, condition TEXT NOT NULL, kind TEXT NOT NULL,
+        priority TEXT NOT NULL, state TEXT NOT NULL, ward TEXT, bed TEXT, started_us BIGINT NOT NULL,
+        updated_us BIGINT NOT NULL, record TEXT NOT NULL)""",
+    "CREATE INDEX alarms_state ON alarms (state, started_us)",
+    "CREATE INDEX alarms_twin ON alarms (twin_id, started_us)",
+    "CREATE INDEX alarms_ward ON alarms (ward, state)",
+    """CREATE TABLE alarm_events (
+        {ID}, alarm_id TEXT NOT NULL, t_us BIGINT NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL,
+        state TEXT, priority TEXT, data TEXT NOT NULL DEFAULT '{}')""",
+    "CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id, id)",
+    "CREATE INDEX alarm_events_time ON alarm_events (t_us)",
+)
+_V3 = (
+    (
+        *_V3_LITE,
+        "CREATE TRIGGER alarm_events_no_update BEFORE UPDATE ON alarm_events "
+        "BEGIN SELECT RAISE(ABORT, 'alarm_events is append-only'); END",
+        "CREATE TRIGGER alarm_events_no_delete BEFORE DELETE ON alarm_events "
+        "BEGIN SELECT RAISE(ABORT, 'alarm_events is append-only'); END",
+    ),
+    (
+        *_V3_PG,
+        "CREATE FUNCTION alarm_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'alarm_events is append-only'; END $$",
+        "CREATE TRIGGER alarm_events_no_change BEFORE UPDATE OR DELETE ON alarm_events "
+        "FOR EACH ROW EXECUTE FUNCTION alarm_events_append_only()",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
+    Migration(3, "alarms (current state) and alarm_events (append-only history)", *_V3),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
