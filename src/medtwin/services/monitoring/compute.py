@@ -324,8 +324,14 @@ def compute_scores(
     config: ScoringConfig,
     scale: int = 1,
     scale_note: str | None = None,
+    trigger: str | None = None,
 ) -> list[ScoreOutcome]:
-    """Every configured score of one patient from its latest state (pure: no I/O)."""
+    """Every configured score of one patient from its latest state (pure: no I/O).
+
+    The same readings give the same ``source_id`` (idempotent). ``trigger`` marks a deliberate
+    new assessment of possibly unchanged readings (after a correction or a scale change, when the
+    latest state may have gone *back* to readings scored before): it is added to the key and to
+    ``meta["trigger"]`` so that the new assessment is stored and becomes the latest score."""
     inputs = gather(latest, now=now, max_age_s=config.max_age_s, device_max_age_s=config.device_max_age_s)
     if inputs.ref_time is None or not inputs.fresh:
         return []
@@ -336,4 +342,11 @@ def compute_scores(
         out.append(compute_qsofa(patient, inputs, now=now))
     if "mews" in config.scores:
         out.append(compute_mews(patient, inputs, now=now, boundaries=config.mews_boundaries))
-    return [o for o in out if o is not None]
+    done = [o for o in out if o is not None]
+    if trigger:
+        tag = hashlib.blake2b(trigger.encode(), digest_size=4).hexdigest()
+        for o in done:
+            o.observation.source_id = f"{o.observation.source_id}-{tag}"
+            if o.observation.meta is not None:
+                o.observation.meta["trigger"] = trigger
+    return done

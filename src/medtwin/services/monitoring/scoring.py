@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-CORRECTION_EVENT = "observation_corrected"  # Generic type published by the charting service
+CORRECTION_EVENT = "observation_corrected"  # Generic type the charting service publishes after a correction
 
 
 # ---------------------------------------------------------------------------------- the service
@@ -109,7 +109,9 @@ class ScoringService:
         self.rt: Any = None
         self._relevant = frozenset(INPUT_REFS)
         self._cv = threading.Condition()
-        self._dirty: dict[str, bool] = {}  # patient -> force (store even if rate-limited)
+        # patient -> trigger: None for new readings; a text for a correction or a settings change,
+        # which forces a new assessment (stored even if rate-limited or equal to an earlier one)
+        self._dirty: dict[str, str | None] = {}
         self._due: dict[str, datetime] = {}  # patient -> when rate-limited work becomes due
         self._busy = False
         self._stop = False
@@ -179,7 +181,7 @@ class ScoringService:
         derived = Method.DERIVED
         ids = {o.twin_id for o in event.observations if o.code in rel and o.method is not derived}
         if ids:
-            self._mark(ids, force=False)
+            self._mark(ids)
 
     def _on_twin(self, event: TwinChanged) -> None:
         new = event.new
@@ -195,19 +197,26 @@ class ScoringService:
             previous = scale_of(event.old)
         self._scales[new.id] = scale
         if previous is not None and previous != scale:
-            self._mark({new.id}, force=True)
+            self._mark({new.id}, trigger=f"news2_scale {scale[0]} at {event.time.isoformat()}")
 
     def _on_generic(self, event: Generic) -> None:
         if event.type == CORRECTION_EVENT:
             twin = event.data.get("twin")
             if isinstance(twin, str):
-                self._mark({twin}, force=True)
+                self._mark({twin}, trigger=f"{event.data.get('action')} {event.data.get('obs_id')}")
 
-    def _mark(self, patients: Iterable[str], *, force: bool) -> None:
+    def _mark(self, patients: Iterable[str], *, trigger: str | None = None) -> None:
         with self._cv:
             d = self._dirty
             for p in patients:
-                d[p] = d.get(p, False) or force
+                old = d.get(p)
+                d[p] = (
+                    trigger
+                    if old is None
+                    else old
+                    if trigger is None or trigger == old
+                    else f"{old}; {trigger}"
+                )
             self._cv.notify_all()
 
     def _ready_due(self) -> list[str]:
@@ -230,7 +239,7 @@ class ScoringService:
                     return
                 batch, self._dirty = self._dirty, {}
                 for p in ready:
-                    batch.setdefault(p, False)
+                    batch.setdefault(p, None)
                     self._due.pop(p, None)
                 self._busy = True
             try:
@@ -244,11 +253,15 @@ class ScoringService:
                     self._cv.notify_all()
 
     def process(
-        self, patients: Mapping[str, bool] | Iterable[str], *, force: bool = False
+        self, patients: Mapping[str, str | None] | Iterable[str], *, trigger: str | None = None
     ) -> list[Observation]:
-        """Compute, store and announce the scores of these patients now; returns what was stored."""
+        """Compute, store and announce the scores of these patients now; returns what was stored.
+
+        ``trigger`` (or a patient's value in a mapping) names why the inputs' meaning changed (a
+        correction, a scale change): the scores are then stored as a new assessment even when
+        rate-limited or identical to an earlier one, with ``meta["trigger"]``."""
         if not isinstance(patients, Mapping):
-            patients = dict.fromkeys(patients, force)
+            patients = dict.fromkeys(patients, trigger)
         stored: list[Observation] = []
         ids = list(patients)
         n = max(1, self.config.batch_patients)
@@ -256,7 +269,7 @@ class ScoringService:
             self.rounds += 1
             for i in range(0, len(ids), n):
                 chunk = ids[i : i + n]
-                stored.extend(self._process_chunk(chunk, {p: patients[p] or force for p in chunk}))
+                stored.extend(self._process_chunk(chunk, {p: patients[p] or trigger for p in chunk}))
         return stored
 
     def _scale(self, patient: str) -> tuple[int, str | None]:
@@ -265,7 +278,7 @@ class ScoringService:
             hit = self._scales[patient] = scale_of(self.rt.store.get_twin(patient))
         return hit
 
-    def _process_chunk(self, chunk: list[str], force: Mapping[str, bool]) -> list[Observation]:
+    def _process_chunk(self, chunk: list[str], triggers: Mapping[str, str | None]) -> list[Observation]:
         rt = self.rt
         latest = rt.store.latest_many(chunk)
         now: datetime = rt.clock.now()
@@ -277,7 +290,15 @@ class ScoringService:
                 continue
             scale, note = self._scale(p)
             try:
-                outcomes = compute_scores(p, state, now=now, config=self.config, scale=scale, scale_note=note)
+                outcomes = compute_scores(
+                    p,
+                    state,
+                    now=now,
+                    config=self.config,
+                    scale=scale,
+                    scale_note=note,
+                    trigger=triggers.get(p),
+                )
             except ValidationError:
                 self.errors += 1
                 log.warning("a patient's scores could not be computed (invalid input)")
@@ -289,7 +310,7 @@ class ScoringService:
                     continue
                 if (
                     last is None
-                    or force.get(p)
+                    or triggers.get(p)
                     or last.signature != oc.signature
                     or now - last.stored_at >= interval
                 ):
@@ -312,7 +333,7 @@ class ScoringService:
         except Exception:
             self.errors += 1
             log.warning("storing %d scores failed; they will be recomputed", len(pending))
-            self._mark({oc.observation.twin_id for oc in pending}, force=True)
+            self._mark({oc.observation.twin_id for oc in pending})
             return []
         accepted = {o.source_id: o for o in ack.accepted}
         events: list[Generic] = []
