@@ -45,6 +45,7 @@ class Runtime:
             clock=self.clock,
             max_future_s=self.settings.max_future_s,
         )
+        self.ingestor.register = self.registry.put
         self.bus.subscribe(TwinChanged, lambda _e: self.ingestor.refresh())
         self.bus.subscribe(RelationshipChanged, lambda _e: self.ingestor.refresh())
         self.services: dict[str, Any] = {}

@@ -131,7 +131,7 @@ def test_put_and_get_patient(c: TestClient, rt: Runtime) -> None:
     assert r.status_code == 201 and r.headers["location"].endswith("/fhir/Patient/P1")
     twin = rt.store.get_twin("P1")
     assert twin is not None and twin.kind is TwinKind.PATIENT and twin.identity["mrn"] == "MRN-P1"
-    assert rt.ingestor.is_patient("P1")  # went through the registry: caches refreshed
+    assert rt.ingestor.is_subject("P1")  # went through the registry: caches refreshed
     r2 = c.put("/fhir/Patient/P1", json=patient(gender="male"), headers={"Content-Type": "application/json"})
     assert r2.status_code == 200 and r2.json()["gender"] == "male"
     got = c.get("/fhir/Patient/P1")

@@ -127,7 +127,7 @@ class FhirService:
         if not self.rt.settings.auto_register:
             return
         for s in sorted(set(subjects)):
-            if not self.rt.ingestor.is_patient(s) and self.rt.store.get_twin(s) is None:
+            if not self.rt.ingestor.is_subject(s) and self.rt.store.get_twin(s) is None:
                 self.rt.registry.put(
                     Twin(s, TwinKind.PATIENT, attributes={"auto_registered": True}),
                     Context(actor="system:fhir"),
@@ -160,13 +160,7 @@ class FhirService:
 
     def find(self, o: Observation) -> Observation | None:
         """The stored observation with ``o``'s idempotency key (source, source id)."""
-        # SqlStore has no lookup by key yet; this reads through its engine with its own row mapper.
-        with self.rt.store.engine.connect() as c:
-            r = c.execute(
-                text(f"SELECT {OBS_SELECT} FROM observations WHERE source = :s AND source_id = :i"),
-                {"s": o.source, "i": o.source_id},
-            ).first()
-        return row_to_obs(r) if r is not None else None
+        return self.rt.store.find_observation(o.source, o.source_id)
 
     def find_medication(self, m: MedicationAdministration) -> MedicationAdministration | None:
         for s in self.rt.store.medications(m.twin_id):

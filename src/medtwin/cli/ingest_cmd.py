@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,10 @@ def ingest_file(rt: Runtime, path: Path, fmt: str, progress: Any = None) -> Inge
                 {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in docs]}
             ]
         patients, batches, rejects = batches_from_fhir_json(docs[0])
-        for p in patients:
+        for p in patients:  # keep what medtwin knows beyond FHIR (age, condition...)
+            old = rt.store.get_twin(p.id)
+            if old is not None and old.kind is p.kind:
+                p = replace(p, attributes={**old.attributes, **p.attributes})
             rt.registry.put(p)
         total.merge(_submit(rt, batches, rejects))
         if progress is not None:

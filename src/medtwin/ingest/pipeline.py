@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +86,9 @@ class Ingestor:
         self._lock = threading.Lock()
         self._patients: set[str] = set()
         self._device_patient: dict[str, str] = {}
+        # How auto-registered patients are created; the Runtime points this at the Registry so the
+        # change is announced on the bus like any other.
+        self.register: Callable[[Twin], object] = lambda twin: self.store.put_twin(twin)
         self.refresh()
 
     # ---------------------------------------------------------------- twin cache
@@ -100,7 +103,7 @@ class Ingestor:
             self._patients = patients
             self._device_patient = links
 
-    def is_patient(self, twin_id: str) -> bool:
+    def is_subject(self, twin_id: str) -> bool:
         """True when readings may be about this twin (a patient, or a monitored place)."""
         with self._lock:
             if twin_id in self._patients:
@@ -137,10 +140,14 @@ class Ingestor:
             return None, reject(None, "patient", "missing subject (patient id)")
         if not isinstance(subject, str) or not valid_id(subject):
             return None, reject(None, "patient", f"invalid patient id {str(subject)[:40]!r}")
-        if self.is_patient(subject):
+        if self.is_subject(subject):
             return subject, None
         if self.auto_register:
-            self.store.put_twin(Twin(id=subject, kind=TwinKind.PATIENT, attributes={"auto_registered": True}))
+            existing = self.store.get_twin(subject)
+            if existing is not None:  # never turn a bed into a patient, nor revive an inactive one
+                what = "inactive" if existing.kind is TwinKind.PATIENT else f"a {existing.kind}, not a patient"
+                return None, reject(None, "patient", f"twin {subject!r} is {what}")
+            self.register(Twin(id=subject, kind=TwinKind.PATIENT, attributes={"auto_registered": True}))
             with self._lock:
                 self._patients.add(subject)
             return subject, None

@@ -622,6 +622,15 @@ class SqlStore:
             raise NotFoundError(f"no observation {obs_id}", field="id")
         return row_to_obs(r)
 
+    def find_observation(self, source: str, source_id: str) -> Observation | None:
+        """The stored observation with this idempotency key, if any."""
+        with self.engine.connect() as c:
+            r = c.execute(
+                text(f"SELECT {OBS_SELECT} FROM observations WHERE source = :s AND source_id = :i"),
+                {"s": source, "i": source_id},
+            ).first()
+        return row_to_obs(r) if r is not None else None
+
     def buckets(
         self, twin_id: str, code: str, start: datetime, end: datetime, bucket_s: float
     ) -> list[Bucket]:
