@@ -1,0 +1,19 @@
+// The page registry. A page is a module exporting `mount(root, params, ctx)` which renders into
+// `root` and returns `{unmount()}` (optionally async). To add a page (treatment, imaging, ...),
+// write js/pages/<id>.js and change its entry here: `soon: true` pages show a placeholder.
+
+export const PAGES = [
+  { id: "ward", label: "Ward", nav: true, load: () => import("./ward.js") },
+  { id: "alarms", label: "Alarms", nav: true, load: () => import("./alarms.js") },
+  { id: "map", label: "Map", nav: true, load: () => import("./map.js") },
+  { id: "treatment", label: "Treatment", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "imaging", label: "Imaging", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "training", label: "Training", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "operations", label: "Operations", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "evacuation", label: "Evacuation", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "remote", label: "Remote care", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "patient", nav: false, load: () => import("./patient.js") },
+  { id: "login", nav: false, public: true, load: () => import("./login.js") },
+];
+
+export const DEFAULT_PAGE = "ward";
