@@ -193,6 +193,15 @@ class WebhookNotifier:
                 return
             self._sleep(self.backoff(d.tries))
 
+    def drain(self) -> None:
+        """Deliver everything queued, in the calling thread (tests, or a final flush without the worker)."""
+        while True:
+            with self._cv:
+                if not self._q:
+                    return
+                d = self._q.popleft()
+            self.deliver(d)
+
     def _run(self) -> None:
         while True:
             with self._cv:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from medtwin.core.codes import BY_KEY
+from medtwin.services.monitoring.alarms.signals import Series
 
 LABEL = {
     "hr": "Heart rate",
@@ -124,6 +125,7 @@ class Tracker:
         suspect: bool = False,
         sparse: bool = False,
         obs_id: int | None = None,
+        corroborated: bool = False,
     ) -> int | None:
         for tier in (1, 2):
             start = self.run_start[tier]
@@ -133,6 +135,8 @@ class Tracker:
                     self.run_suspect[tier] = suspect
                 elif suspect and t - start <= delay_s:
                     self.run_suspect[tier] = True
+                elif corroborated:
+                    self.run_suspect[tier] = False  # another source confirmed the change
                 self.last_out[tier] = t
             elif start is not None and t - self.last_out[tier] > gap_s:
                 self.run_start[tier] = None
@@ -196,3 +200,13 @@ def tiers_for(
         if still:
             hold = max(hold, tier)
     return raw, max(hold, raw), crossed
+
+
+@dataclass(slots=True)
+class TwinState:
+    series: dict[str, Series] = field(default_factory=dict)
+    trackers: dict[str, Tracker] = field(default_factory=dict)
+    last_rx: dict[str, float] = field(default_factory=dict)  # key -> last receipt (device readings)
+    key_source: dict[str, str] = field(default_factory=dict)
+    source_rx: dict[str, float] = field(default_factory=dict)
+    src_key_t: dict[tuple[str, str], float] = field(default_factory=dict)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,16 +51,6 @@ BP_KEYS = ("sbp", "dbp", "map")
 ASSUME_INTERMITTENT = frozenset(BP_KEYS)
 
 
-@dataclass(slots=True)
-class TwinState:
-    series: dict[str, Series] = field(default_factory=dict)
-    trackers: dict[str, c.Tracker] = field(default_factory=dict)
-    last_rx: dict[str, float] = field(default_factory=dict)  # key -> last receipt (device readings)
-    key_source: dict[str, str] = field(default_factory=dict)
-    source_rx: dict[str, float] = field(default_factory=dict)
-    src_key_t: dict[tuple[str, str], float] = field(default_factory=dict)
-
-
 def _epoch(when: datetime) -> float:
     return when.timestamp()
 
@@ -83,7 +72,7 @@ class AlarmEngine(Evaluators):
         self._locate = locate or (lambda _twin: (None, None))
         self.machine = AlarmMachine(self.config, targets_for or self._role_targets)
         self.sink = sink
-        self.twins: dict[str, TwinState] = {}
+        self.twins: dict[str, c.TwinState] = {}
         self.open: dict[tuple[str, str], Alarm] = {}
         self.by_id: dict[str, Alarm] = {}
         self._limits: dict[str, Limits] = {}
@@ -92,6 +81,7 @@ class AlarmEngine(Evaluators):
         for rule in self.config.trends:
             self._trends.setdefault(rule.code, []).append(rule)
         self.readings = 0
+        self._gap_s = self.config.gap_tolerance_s
 
     # ================================================================== readings
     def process(self, observations: Iterable[Observation]) -> None:
@@ -157,7 +147,7 @@ class AlarmEngine(Evaluators):
             return  # A1: as if absent
         st = self.twins.get(twin)
         if st is None:
-            st = self.twins[twin] = TwinState()
+            st = self.twins[twin] = c.TwinState()
         if not manual:
             rx = t if received is None else received
             st.last_rx[key] = rx
@@ -179,15 +169,19 @@ class AlarmEngine(Evaluators):
             if s.prev_t is not None
             else key in ASSUME_INTERMITTENT
         )
+        # a run survives gaps up to 2.5 reading intervals (1 Hz: gap_tolerance_s; a sensor a minute: 150 s)
+        self._gap_s = max(self.config.gap_tolerance_s, 2.5 * (t - s.prev_t)) if s.prev_t is not None else 0.0
+        self._gap_s = max(self._gap_s, self.config.gap_tolerance_s)
         reason = implausible_reason or implausible(key, value, PLAUSIBLE)
         self._implausible(twin, st, key, t, reason, value, sparse, obs_id)
         if reason:
             return
         limits = self._limits_of(twin)
         spec = limits.get(key)
-        suspect = False
+        suspect = corroborated = False
         if not sparse:
-            suspect = jump_suspect(s, t, value, source, self.config.jump.get(key), self.config.suspect_hold_s)
+            verdict = jump_suspect(s, t, value, source, self.config.jump.get(key), self.config.suspect_hold_s)
+            suspect, corroborated = verdict == "suspect", verdict == "corroborated"
             if key == "spo2" and not suspect:
                 suspect = loose_probe((spec or {}).get("low"), value, st.src_key_t.get((source, "hr")), t)
         s.by_source[source] = (t, value)
@@ -199,7 +193,7 @@ class AlarmEngine(Evaluators):
                 self._trend(twin, st, s, closed[0])
         if spec:
             for direction in ("low", "high"):
-                self._limit(twin, st, key, direction, spec, t, value, suspect, sparse, obs_id)
+                self._limit(twin, st, key, direction, spec, t, value, suspect, sparse, obs_id, corroborated)
 
     # ================================================================== time
     def tick(self, now: datetime | None = None) -> None:
@@ -260,7 +254,9 @@ class AlarmEngine(Evaluators):
             self.open[(a.twin, a.condition)] = a
             self.by_id[a.id] = a
             if a.condition_active:
-                trk = self.twins.setdefault(a.twin, TwinState()).trackers.setdefault(a.condition, c.Tracker())
+                trk = self.twins.setdefault(a.twin, c.TwinState()).trackers.setdefault(
+                    a.condition, c.Tracker()
+                )
                 trk.tier = a.tier
             n += 1
         return n
@@ -269,7 +265,7 @@ class AlarmEngine(Evaluators):
         """Remember when a code was last seen (at start-up, from the store), for stale detection."""
         if key not in self.config.stale_after_s:
             return
-        st = self.twins.setdefault(twin, TwinState())
+        st = self.twins.setdefault(twin, c.TwinState())
         st.last_rx.setdefault(key, received)
         st.key_source.setdefault(key, source)
         st.source_rx[source] = max(st.source_rx.get(source, -math.inf), received)

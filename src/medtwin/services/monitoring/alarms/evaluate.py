@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medtwin.core.codes import BY_KEY
 from medtwin.core.model import Observation
@@ -18,17 +18,15 @@ from medtwin.services.monitoring.alarms.config import AlarmConfig, TrendRule
 from medtwin.services.monitoring.alarms.model import Alarm, Kind, iso_t
 from medtwin.services.monitoring.alarms.signals import Series
 
-if TYPE_CHECKING:
-    from medtwin.services.monitoring.alarms.engine import TwinState
-
 SUBSUMED = {"rr": "hr"}  # impedance respiration comes from the ECG leads: one lead-off alarm
 
 
 class Evaluators:
     config: AlarmConfig
     open: dict[tuple[str, str], Alarm]
-    twins: dict[str, TwinState]
+    twins: dict[str, c.TwinState]
     _trends: dict[str, list[TrendRule]]
+    _gap_s: float  # noise tolerance of a run for the reading being evaluated (set by ``feed``)
 
     def _set(
         self,
@@ -48,8 +46,8 @@ class Evaluators:
 
     # ------------------------------------------------------------------ evaluators
     def _limit(
-        self, twin: str, st: TwinState, key: str, direction: str, spec: Mapping[str, float | None],
-        t: float, value: float, suspect: bool, sparse: bool, obs_id: int | None,
+        self, twin: str, st: c.TwinState, key: str, direction: str, spec: Mapping[str, float | None],
+        t: float, value: float, suspect: bool, sparse: bool, obs_id: int | None, corroborated: bool = False,
     ) -> None:  # fmt: skip
         alert = spec.get(direction)
         critical = spec.get(f"critical_{direction}")
@@ -68,8 +66,8 @@ class Evaluators:
             trk = st.trackers[cond] = c.Tracker()
         res = trk.sample(
             t, raw, hold, delay_s=self.config.delay(key), clear_s=self.config.clear(key),
-            gap_s=self.config.gap_tolerance_s, hold_s=self.config.suspect_hold_s,
-            suspect=suspect, sparse=sparse, obs_id=obs_id,
+            gap_s=self._gap_s, hold_s=self.config.suspect_hold_s,
+            suspect=suspect, sparse=sparse, obs_id=obs_id, corroborated=corroborated,
         )  # fmt: skip
         if res is None:
             return
@@ -83,7 +81,7 @@ class Evaluators:
         )  # fmt: skip
 
     def _implausible(
-        self, twin: str, st: TwinState, key: str, t: float, reason: str | None, value: float, sparse: bool,
+        self, twin: str, st: c.TwinState, key: str, t: float, reason: str | None, value: float, sparse: bool,
         obs_id: int | None,
     ) -> None:  # fmt: skip
         cond = f"{key}_implausible"
@@ -95,7 +93,7 @@ class Evaluators:
         raw = 1 if reason else 0
         res = trk.sample(
             t, raw, raw, delay_s=self.config.implausible_delay_s, clear_s=self.config.default_clear_s,
-            gap_s=self.config.gap_tolerance_s, hold_s=0.0, sparse=sparse, obs_id=obs_id,
+            gap_s=self._gap_s, hold_s=0.0, sparse=sparse, obs_id=obs_id,
         )  # fmt: skip
         if res is not None:
             label = c.LABEL.get(key, key)
@@ -105,7 +103,7 @@ class Evaluators:
                 evidence=self._evidence(key, value, None, trk, extra={"reason": reason}),
             )  # fmt: skip
 
-    def _trend(self, twin: str, st: TwinState, s: Series, minute: int) -> None:
+    def _trend(self, twin: str, st: c.TwinState, s: Series, minute: int) -> None:
         for rule in self._trends[s.key]:
             w = max(1, int(rule.window_s // 60))
             b = max(1, int(rule.baseline_s // 60))
@@ -150,7 +148,7 @@ class Evaluators:
         raw = c.NEWS2_TIER[band]
         if raw == 0 and meta.get("partial"):
             return  # a partial score in the low band proves nothing
-        st = self.twins.setdefault(o.twin_id, TwinState())
+        st = self.twins.setdefault(o.twin_id, c.TwinState())
         s = st.series.setdefault("news2", Series("news2"))
         sparse = s.prev_t is None or t - s.prev_t > self.config.sparse_after_s
         s.prev_t, s.prev_v, s.last_t = t, o.value, t
@@ -247,7 +245,7 @@ class Evaluators:
                 self._set(
                     twin, f"{key}_stale", 1, kind=Kind.TECHNICAL,
                     family="slow_sensor" if key in c.SLOW_KEYS else "stale",
-                    message=f"No {c.LABEL.get(key, key)} data for {c.fmt(round(now_t - rx))} s "
+                    message=f"No {c.LABEL.get(key, key)} data for over {c.fmt(limit)} s "
                     f"(source {st.key_source.get(key)} silent)",
                     evidence=self._tech_evidence(key, rx, limit, st.key_source.get(key)),
                 )  # fmt: skip

@@ -113,25 +113,35 @@ def pressure_contradiction(sbp: float | None, dbp: float | None, mean: float | N
     return None
 
 
-def jump_suspect(s: Series, t: float, v: float, source: str, jump: float | None, hold_s: float) -> bool:
-    """A4: is this sample of a continuous series part of an abrupt, uncorroborated jump?"""
+def _corroborated(s: Series, t: float, v: float, source: str, jump: float) -> bool:
+    return any(
+        src != source and t - ts <= CORROBORATE_S and abs(other - v) < jump / 2
+        for src, (ts, other) in s.by_source.items()
+    )
+
+
+def jump_suspect(s: Series, t: float, v: float, source: str, jump: float | None, hold_s: float) -> str:
+    """A4 verdict on a sample of a continuous series: ``"suspect"`` (part of an abrupt,
+    uncorroborated jump), ``"corroborated"`` (a jump another source confirms), or ``""``."""
     if jump is None:
-        return False
+        return ""
     if s.suspect_since is not None and s.suspect_ref is not None:
         if t - s.suspect_since < hold_s and abs(v - s.suspect_ref) >= jump / 2:
-            return True
+            if _corroborated(s, t, v, source, jump):
+                s.suspect_since = s.suspect_ref = None
+                return "corroborated"
+            return "suspect"
         s.suspect_since = s.suspect_ref = None  # back near the median, or the hold has passed
-        return False
+        return ""
     if s.prev_t is None or s.prev_v is None or t - s.prev_t > ADJACENT_S:
-        return False
+        return ""
     ref = s.baseline(t)
     if ref is None or abs(v - ref) < jump or abs(s.prev_v - ref) >= jump / 2:
-        return False
-    for src, (ts, other) in s.by_source.items():
-        if src != source and t - ts <= CORROBORATE_S and abs(other - v) < jump / 2:
-            return False  # another source shows the same change: believe it
+        return ""
+    if _corroborated(s, t, v, source, jump):
+        return "corroborated"  # another source shows the same change: believe it
     s.suspect_ref, s.suspect_since = ref, t
-    return True
+    return "suspect"
 
 
 def loose_probe(spo2_low_limit: float | None, v: float, hr_last_from_source: float | None, t: float) -> bool:
