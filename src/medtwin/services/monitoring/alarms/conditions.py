@@ -6,7 +6,7 @@ Condition names (one open alarm per twin and name):
   tier 1 (alert limit) or 2 (critical limit); ``battery_low``;
 * trends: the rule's name (``hr_rising``, ``rr_rising``, ``sbp_falling``);
 * NEWS2: ``news2`` (tier 1: low-medium or medium band, tier 2: high band);
-* technical: ``<key>_implausible``, sensor-off ``ecg_lead_off`` / ``spo2_sensor_off`` /
+* technical: ``<key>_implausible`` (``bp_implausible`` for a contradictory pressure set), sensor-off ``ecg_lead_off`` / ``spo2_sensor_off`` /
   ``resp_sensor_off`` / ``temp_sensor_off`` (reading absent while the device keeps reporting
   other parameters), ``<key>_stale`` (no reading at all for ``stale_after_s``).
 
@@ -37,6 +37,7 @@ LABEL = {
 }
 UNIT = {"/min": "/min", "%": "%", "mm[Hg]": "mmHg", "Cel": "°C", "mg/dL": "mg/dL"}
 ENVIRONMENT_KEYS = frozenset({"room_temp", "room_humidity"})
+BP_KEYS = frozenset({"sbp", "dbp", "map"})  # one technical alarm for a contradictory pressure set
 SENSOR_CONDITION = {
     "hr": "ecg_lead_off",
     "rr": "resp_sensor_off",

@@ -22,8 +22,8 @@ Fatigue controls (numbers with published effect where one exists):
   50 %, 19 s 67 % of ineffective alarms;
 * clearing: the value must be back inside the limit by ``hysteresis`` for ``clear_s`` (engineering
   defaults, shown in docs/alarms.md; they delay the end of an alarm, never its start);
-* artefact handling: ``jump`` (an abrupt change within two samples), ``suspect_hold_s``; see
-  :mod:`.signals`;
+* artefact handling: ``jump`` (an abrupt change within two samples), ``suspect_hold_s`` and, for
+  jumps another signal contradicts, ``contradicted_hold_s``; see :mod:`.signals`;
 * technical timings (``stale_after_s``, ``sensor_off_after_s``) are engineering defaults per code.
 
 Everything can be overridden with a mapping (e.g. ``runtime.settings.extra["alarms"]``) read by
@@ -130,8 +130,9 @@ class AlarmConfig:
     )
     gap_tolerance_s: float = 5.0
     suspect_hold_s: float = 30.0
+    contradicted_hold_s: float = 60.0
     sparse_after_s: float = 60.0
-    implausible_delay_s: float = 10.0
+    implausible_delay_s: float = 30.0  # a line flush or blood sample lasts seconds; a fault persists
     # technical
     stale_after_s: dict[str, float] = field(
         default_factory=lambda: _per_code(hr=60, rr=60, spo2=60, temp=300)

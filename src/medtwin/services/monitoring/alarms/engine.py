@@ -36,11 +36,13 @@ from medtwin.services.monitoring.alarms.machine import AlarmMachine
 from medtwin.services.monitoring.alarms.model import Alarm, Kind, Transition
 from medtwin.services.monitoring.alarms.signals import (
     Series,
+    co_jumps,
     implausible,
     is_sentinel,
     jump_suspect,
     loose_probe,
     pressure_contradiction,
+    steady,
 )
 
 Sink = Callable[[Alarm, list[Transition]], None]
@@ -182,10 +184,12 @@ class AlarmEngine(Evaluators):
         if not sparse:
             verdict = jump_suspect(s, t, value, source, self.config.jump.get(key), self.config.suspect_hold_s)
             suspect, corroborated = verdict == "suspect", verdict == "corroborated"
+            if suspect and s.suspect_since == t:
+                self._contradicted(st, s, key, t, source)
             if key == "spo2" and not suspect:
                 suspect = loose_probe((spec or {}).get("low"), value, st.src_key_t.get((source, "hr")), t)
         s.by_source[source] = (t, value)
-        s.prev_t, s.prev_v, s.last_t = t, value, t
+        s.prev_t, s.prev_v, s.last_t, s.source = t, value, t, source
         if not suspect:
             s.trust(t, value)
             closed = s.add_minute(t, value)
@@ -193,7 +197,9 @@ class AlarmEngine(Evaluators):
                 self._trend(twin, st, s, closed[0])
         if spec:
             for direction in ("low", "high"):
-                self._limit(twin, st, key, direction, spec, t, value, suspect, sparse, obs_id, corroborated)
+                self._limit(
+                    twin, st, key, direction, spec, t, value, suspect, sparse, obs_id, corroborated, s
+                )
 
     # ================================================================== time
     def tick(self, now: datetime | None = None) -> None:
@@ -288,6 +294,16 @@ class AlarmEngine(Evaluators):
                 self._emit(a, [Transition("relocated", now, data={"bed": bed, "ward": ward})])
 
     # ================================================================== helpers
+    def _contradicted(self, st: c.TwinState, s: Series, key: str, t: float, source: str) -> None:
+        """A6: extend the suspicion of a jump that another signal of the same device contradicts."""
+        hold = self.config.contradicted_hold_s
+        others = co_jumps(st.series, key, t, source)
+        if key == "spo2" and steady(st.series.get("hr"), t, self.config.jump.get("hr"), source):
+            others.append(s)
+        if others:
+            for o in [s, *others]:
+                o.suspect_hold = max(o.suspect_hold, hold)
+
     def _limits_of(self, twin: str) -> Limits:
         lim = self._limits.get(twin)
         if lim is None:

@@ -48,6 +48,7 @@ class Evaluators:
     def _limit(
         self, twin: str, st: c.TwinState, key: str, direction: str, spec: Mapping[str, float | None],
         t: float, value: float, suspect: bool, sparse: bool, obs_id: int | None, corroborated: bool = False,
+        series: Series | None = None,
     ) -> None:  # fmt: skip
         alert = spec.get(direction)
         critical = spec.get(f"critical_{direction}")
@@ -66,7 +67,7 @@ class Evaluators:
             trk = st.trackers[cond] = c.Tracker()
         res = trk.sample(
             t, raw, hold, delay_s=self.config.delay(key), clear_s=self.config.clear(key),
-            gap_s=self._gap_s, hold_s=self.config.suspect_hold_s,
+            gap_s=self._gap_s, hold_s=self._hold_of(series),
             suspect=suspect, sparse=sparse, obs_id=obs_id, corroborated=corroborated,
         )  # fmt: skip
         if res is None:
@@ -80,11 +81,16 @@ class Evaluators:
             evidence=self._evidence(key, value, limit, trk, extra=None),
         )  # fmt: skip
 
+    def _hold_of(self, s: Series | None) -> float:
+        if s is not None and s.suspect_since is not None:
+            return s.suspect_hold
+        return self.config.suspect_hold_s
+
     def _implausible(
         self, twin: str, st: c.TwinState, key: str, t: float, reason: str | None, value: float, sparse: bool,
         obs_id: int | None,
     ) -> None:  # fmt: skip
-        cond = f"{key}_implausible"
+        cond = "bp_implausible" if key in c.BP_KEYS else f"{key}_implausible"
         trk = st.trackers.get(cond)
         if reason is None and (trk is None or (trk.tier == 0 and trk.run_start[1] is None)):
             return
@@ -99,7 +105,7 @@ class Evaluators:
             label = c.LABEL.get(key, key)
             self._set(
                 twin, cond, res, kind=Kind.TECHNICAL, family="implausible",
-                message=f"{label}: implausible values ({reason or 'resolved'}); they are not used for alarms",
+                message=f"{'Blood pressure' if key in c.BP_KEYS else label}: implausible values ({reason or 'resolved'}); they are not used for alarms",
                 evidence=self._evidence(key, value, None, trk, extra={"reason": reason}),
             )  # fmt: skip
 

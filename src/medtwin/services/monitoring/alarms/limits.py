@@ -90,11 +90,12 @@ SOURCES: dict[str, str] = {
     "room_humidity.low": "ASHRAE 170-2017 Table 7.1 critical and intensive care RH 30-60 %",
     "room_humidity.high": "ASHRAE 170-2017 Table 7.1 RH max 60 %",
 }
-# Readings outside a device's measurement range cannot be measurements (technical alarm).
+# Readings above a device's measurement range cannot be measurements (technical alarm). Only upper
+# bounds: a heart rate of 0-19/min may be asystole or extreme bradycardia and must alarm as such.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "hr": (20.0, 300.0),  # Mindray BeneVision N22/N19 operator's manual A.14.4: PR range 20-300 bpm
+    "hr": (0.0, 300.0),  # Mindray BeneVision N22/N19 operator's manual A.14.4: PR range up to 300 bpm
 }
-SENTINELS: tuple[float, ...] = (-999.0, -100.0, -99.9)  # "no value" numbers of Mindray eGateway messages
+SENTINELS: frozenset[float] = frozenset({-999.0, -100.0, -99.9})  # "no value" numbers of Mindray eGateway messages
 SCORE_KEYS = frozenset({"news2", "qsofa", "mews"})
 
 # -------------------------------------------------------------------- priorities (Table 1)

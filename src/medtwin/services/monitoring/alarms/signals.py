@@ -8,10 +8,12 @@ shows and the others contradict is probably not the patient.
 A1 **Sentinel values** (``limits.SENTINELS``: -999, -100, -99.9, the "no value" numbers of real
    Mindray eGateway messages): the reading is discarded as if absent, so it can feed the
    sensor-off rule but never a physiological alarm. (Ingest already refuses most of them.)
-A2 **Impossible values**: outside the device's measurement range (``limits.PLAUSIBLE``, e.g. HR
-   20-300/min), or a pressure set that contradicts its own definition (systolic <= diastolic, mean
-   outside diastolic..systolic, same source and time). Discarded for physiology; a technical
-   ``<code>_implausible`` alarm (low priority) if it persists ``implausible_delay_s``.
+A2 **Impossible values**: above the device's measurement range (``limits.PLAUSIBLE``, e.g. HR
+   > 300/min), or a pressure set that contradicts its own definition (systolic <= diastolic, mean
+   outside diastolic..systolic, same source and time: what an arterial-line flush shows).
+   Discarded for physiology; a technical ``<code>_implausible`` / ``bp_implausible`` alarm (low
+   priority) if it persists ``implausible_delay_s`` (30 s). Low values are never "implausible": a
+   heart rate of 0 may be asystole.
 A3 **Single-sample spikes** never raise: every condition must persist ``delay_s`` on a continuous
    series (:class:`~medtwin.services.monitoring.alarms.conditions.Tracker`).
 A4 **Abrupt jumps** (motion, ECG double counting, probe slipping, line flush): a value that differs
@@ -24,6 +26,12 @@ A4 **Abrupt jumps** (motion, ECG double counting, probe slipping, line flush): a
    instead of ``delay_s``. After the hold the value is believed (a real sudden change is delayed,
    never suppressed). The jump is *not* suspect when another source of the same code (a second
    monitor channel, a wearable) reported a value within half a jump of it in the last 5 s.
+A6 **Contradicted jumps**: a jump that another signal of the same device contradicts stays suspect
+   up to ``contradicted_hold_s`` (60 s) instead of ``suspect_hold_s``: an abrupt SpO2 fall while
+   the device's heart rate holds steady at its median (the heart does not notice the
+   "desaturation": probe slipping, poor perfusion), or abrupt jumps of several parameters of one
+   device within 3 s (the signature of patient movement, which corrupts ECG, impedance and pleth
+   together; physiology does not move them all within a second).
 A5 **Loose SpO2 probe**: an SpO2 value below its alert limit while the same device has stopped
    sending the heart rate for >= 5 s is suspect (the pleth has lost the pulse).
 
@@ -55,6 +63,8 @@ class Series:
     by_source: dict[str, tuple[float, float]] = field(default_factory=dict)
     suspect_ref: float | None = None  # the median a jump departed from
     suspect_since: float | None = None
+    suspect_hold: float = 0.0  # how long this suspicion episode lasts at most (A4, A6)
+    source: str = ""  # source of the latest sample
     # trend support: closed minute medians (minute index, median) and the open minute
     minutes: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=200))
     cur_minute: int | None = None
@@ -62,9 +72,9 @@ class Series:
     _ref_cache: tuple[float, float | None] = (float("-inf"), None)
 
     def baseline(self, t: float) -> float | None:
-        """Median of trusted samples in [t - 30 s, t - 2 s] (cached for a second)."""
+        """Median of trusted samples in [t - 30 s, t - 2 s] (cached for 5 s)."""
         at, val = self._ref_cache
-        if t - at < 1.0:
+        if 0.0 <= t - at < 5.0:
             return val
         vals = [v for (ts, v) in self.samples if t - BASELINE_S <= ts <= t - RECENT_S]
         val = median(vals) if len(vals) >= 5 else None
@@ -93,8 +103,8 @@ class Series:
         return (median(vals) if vals else None), len(vals)
 
 
-def is_sentinel(value: float, sentinels: tuple[float, ...]) -> bool:
-    return any(abs(value - s) < 1e-9 for s in sentinels)
+def is_sentinel(value: float, sentinels: frozenset[float] | tuple[float, ...]) -> bool:
+    return value < 0 and value in sentinels  # every sentinel is negative: one comparison on the hot path
 
 
 def implausible(key: str, value: float, plausible: dict[str, tuple[float, float]]) -> str | None:
@@ -126,22 +136,44 @@ def jump_suspect(s: Series, t: float, v: float, source: str, jump: float | None,
     if jump is None:
         return ""
     if s.suspect_since is not None and s.suspect_ref is not None:
-        if t - s.suspect_since < hold_s and abs(v - s.suspect_ref) >= jump / 2:
+        if t - s.suspect_since < s.suspect_hold and abs(v - s.suspect_ref) >= jump / 2:
             if _corroborated(s, t, v, source, jump):
                 s.suspect_since = s.suspect_ref = None
                 return "corroborated"
             return "suspect"
         s.suspect_since = s.suspect_ref = None  # back near the median, or the hold has passed
         return ""
-    if s.prev_t is None or s.prev_v is None or t - s.prev_t > ADJACENT_S:
-        return ""
+    if s.prev_t is None or s.prev_v is None or t - s.prev_t > ADJACENT_S or abs(v - s.prev_v) <= jump / 2:
+        return ""  # an abrupt jump from a value near the median must differ from it by > jump / 2
     ref = s.baseline(t)
     if ref is None or abs(v - ref) < jump or abs(s.prev_v - ref) >= jump / 2:
         return ""
     if _corroborated(s, t, v, source, jump):
         return "corroborated"  # another source shows the same change: believe it
-    s.suspect_ref, s.suspect_since = ref, t
+    s.suspect_ref, s.suspect_since, s.suspect_hold = ref, t, hold_s
     return "suspect"
+
+
+def steady(s: Series | None, t: float, jump: float | None, source: str) -> bool:
+    """Whether a series of the same device is still at its recent median (for A6)."""
+    if s is None or jump is None or s.prev_t is None or s.prev_v is None or t - s.prev_t > ADJACENT_S:
+        return False
+    if s.source != source or s.suspect_since is not None:
+        return False
+    ref = s.baseline(t)
+    return ref is not None and abs(s.prev_v - ref) < jump / 2
+
+
+def co_jumps(series: dict[str, Series], key: str, t: float, source: str) -> list[Series]:
+    """Other series of the same device whose suspicion episode began within 3 s of ``t`` (A6)."""
+    return [
+        o
+        for k, o in series.items()
+        if k != key
+        and o.source == source
+        and o.suspect_since is not None
+        and abs(o.suspect_since - t) <= ADJACENT_S
+    ]
 
 
 def loose_probe(spo2_low_limit: float | None, v: float, hr_last_from_source: float | None, t: float) -> bool:
