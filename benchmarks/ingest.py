@@ -7,7 +7,7 @@ index, latest-state upsert) -> one bus event per commit with a subscriber. Then,
 the same rows are written with bare ``sqlite3.executemany`` into the same schema in a fresh file
 (same pragmas, one commit per 10,000 rows). Printed: numerics/s of both and their ratio.
 
-Part 2 (MQTT, needs Mosquitto on 127.0.0.1:1883): device -> Mosquitto -> medtwin ingest ->
+Part 2 (MQTT, starts a private Mosquitto on a free port): device -> Mosquitto -> medtwin ingest ->
 commit -> PUBACK, against a bare paho publish/subscribe round trip of the same messages in the
 same run (QoS 1, subscriber acknowledging at once).
 
@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--mqtt-messages", type=int, default=20_000)
     ap.add_argument("--no-mqtt", action="store_true")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
