@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from medtwin.core.codes import BY_KEY
@@ -144,6 +145,38 @@ def _run_dropping_invalid(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@lru_cache(maxsize=65_536, typed=True)
+def _score_memo(
+    kind: str, items: tuple[tuple[str, Any], ...], scale: int, boundaries: MewsBoundaries
+) -> tuple[Any, tuple[tuple[str, str], ...], frozenset[str]]:
+    """The score of one set of input values: (result, invalid inputs, arguments dropped).
+
+    Pure functions of their arguments, so results are memoised: monitors repeat the same values
+    (an NIBP reading stands for many minutes, a ward's patients share typical values), and the
+    scoring service recomputes on every new reading to see whether anything changed."""
+    args = dict(items)
+    if kind == "news2":
+        res, invalid = _run_dropping_invalid(
+            lambda **a: score_news2(scale=scale, **a), args, {"air_or_oxygen": "on_oxygen"}
+        )
+    elif kind == "qsofa":
+        res, invalid = _run_dropping_invalid(score_qsofa, args, {})
+    else:
+        res, invalid = _run_dropping_invalid(lambda **a: score_mews(boundaries=boundaries, **a), args, {})
+    dropped = frozenset(k for k, v in items if v is not None and args[k] is None)
+    return res, tuple(invalid.items()), dropped
+
+
+def _score(
+    kind: str, args: dict[str, Any], scale: int = 1, boundaries: MewsBoundaries = SUBBE_2001
+) -> tuple[Any, dict[str, str]]:
+    """Score ``args`` (memoised); inputs the score function refused are set to None in ``args``."""
+    res, invalid, dropped = _score_memo(kind, tuple(args.items()), scale, boundaries)
+    for k in dropped:
+        args[k] = None
+    return res, dict(invalid)
+
+
 def _used(inputs: Inputs, args: Mapping[str, Any], arg_keys: Mapping[str, tuple[str, str]]) -> dict[str, int]:
     """Parameter -> id of the reading that was scored (after invalid inputs were dropped).
 
@@ -202,9 +235,7 @@ def compute_news2(
     }
     if all(v is None for v in args.values()):
         return None
-    res, invalid = _run_dropping_invalid(
-        lambda **a: score_news2(scale=scale, **a), args, {"air_or_oxygen": "on_oxygen"}
-    )
+    res, invalid = _score("news2", args, scale)
     used = _used(inputs, args, NEWS2_ARGS)
     stale = _stale(inputs, NEWS2_PARAMS, res.missing)
     meta: dict[str, Any] = {
@@ -240,7 +271,7 @@ def compute_qsofa(patient: str, inputs: Inputs, *, now: datetime) -> ScoreOutcom
     }
     if all(v is None for v in args.values()):
         return None
-    res, invalid = _run_dropping_invalid(score_qsofa, args, {})
+    res, invalid = _score("qsofa", args)
     used = _used(inputs, args, QSOFA_ARGS)
     band = QSOFA_POSITIVE if res.positive else QSOFA_NEGATIVE
     stale = _stale(inputs, QSOFA_PARAMS, res.missing)
@@ -281,7 +312,7 @@ def compute_mews(
     }
     if all(v is None for v in args.values()):
         return None
-    res, invalid = _run_dropping_invalid(lambda **a: score_mews(boundaries=boundaries, **a), args, {})
+    res, invalid = _score("mews", args, boundaries=boundaries)
     used = _used(inputs, args, MEWS_ARGS)
     band = MEWS_HIGHER_RISK if res.higher_risk else MEWS_LOWER_RISK
     stale = _stale(inputs, MEWS_PARAMS, res.missing)

@@ -10,7 +10,8 @@ handler runs in the writer's thread, so it only notes which patients got a new *
 (rr, spo2, sbp, hr, temp, acvpu, gcs, o2_device, o2_flow, fio2; never a derived observation, so
 the service does not react to its own scores) and wakes the service's own thread. That thread
 takes every patient noted since its last round (several readings of one patient coalesce into
-one computation), reads their latest state with one ``store.latest_many`` query, picks the fresh
+one computation), reads their latest state with one query of the store's ``latest`` table
+(restricted to the input codes), picks the fresh
 inputs, scores, and stores each score through ``runtime.writer`` as a derived observation:
 
 * code ``snomed|1104051000000101`` (NEWS2), ``medtwin|qsofa``, ``medtwin|mews``; unit ``{score}``;
@@ -46,11 +47,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from medtwin.core.clock import from_us
 from medtwin.core.errors import ValidationError
 from medtwin.core.events import Context, Generic, ObservationsRecorded, TwinChanged
 from medtwin.core.model import Method, Observation, TwinKind
@@ -68,6 +70,7 @@ from medtwin.services.monitoring.compute import (
     scale_of,
 )
 from medtwin.services.monitoring.stale import INPUT_REFS
+from medtwin.store.sql import SqlStore
 
 __all__ = [
     "ACTOR",
@@ -86,6 +89,45 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_METHODS = {m.value: m for m in Method}
+
+
+def latest_inputs(store: SqlStore, twin_ids: Sequence[str]) -> dict[str, dict[str, Observation]]:
+    """The latest state of these twins, score inputs only: twin -> code ref -> observation.
+
+    The store's ``latest`` table joined to the observation's method, without the rows a score
+    does not read (its own earlier scores with their large meta, activity, notes...). The
+    observations carry what scoring reads: id, code, time, value, method."""
+    out: dict[str, dict[str, Observation]] = {t: {} for t in twin_ids}
+    if not twin_ids:
+        return out
+    ph = store.ph
+    codes = list(INPUT_REFS)
+    sql = (
+        "SELECT l.twin_id, l.code, l.obs_id, l.t_us, l.value, l.value_text, l.unit, o.method, o.source "
+        "FROM latest l JOIN observations o ON o.id = l.obs_id "
+        f"WHERE l.twin_id IN ({', '.join([ph] * len(twin_ids))}) AND l.code IN ({', '.join([ph] * len(codes))})"
+    )
+    with store.engine.connect() as c:
+        rows = c.exec_driver_sql(sql, (*twin_ids, *codes)).fetchall()
+    for twin, code, oid, t_us, value, text_, unit, method, source in rows:
+        when = from_us(int(t_us))
+        out[twin][code] = Observation(
+            twin_id=twin,
+            code=code,
+            effective=when,
+            received=when,
+            source=source,
+            source_id="",
+            value=value,
+            value_text=text_,
+            unit=unit,
+            method=_METHODS.get(method, Method.DEVICE),
+            id=int(oid),
+        )
+    return out
+
+
 CORRECTION_EVENT = "observation_corrected"  # Generic type the charting service publishes after a correction
 
 
@@ -280,7 +322,7 @@ class ScoringService:
 
     def _process_chunk(self, chunk: list[str], triggers: Mapping[str, str | None]) -> list[Observation]:
         rt = self.rt
-        latest = rt.store.latest_many(chunk)
+        latest = latest_inputs(rt.store, chunk)
         now: datetime = rt.clock.now()
         interval = timedelta(seconds=self.config.min_interval_s)
         pending: list[ScoreOutcome] = []
