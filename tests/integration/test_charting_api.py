@@ -314,3 +314,24 @@ def test_monitoring_settings(rt: Runtime, client: TestClient) -> None:
         client.put("/api/twins/ICU/monitoring-settings", json={"news2_scale": 1, "by": DOCTOR}).status_code
         == 422
     )
+
+
+def test_start_hooks_wire_the_services(tmp_path: Path) -> None:
+    """The wiring the app needs: the charting router plus the scoring and activity start hooks."""
+    from medtwin.services.monitoring.activity import ActivityService, start_activity
+    from medtwin.services.monitoring.scoring import start_scoring
+
+    rt = Runtime(Settings.load(db=str(tmp_path / "hooks.db"), mqtt_enabled=False))
+    seed(rt.registry)
+    app = create_app(rt, on_start=[start_scoring, start_activity])
+    if not any(getattr(x, "path", "") == "/api/twins/{twin_id}/chart" for x in app.routes):
+        app.include_router(charting.router)
+    with TestClient(app) as c:
+        assert isinstance(rt.services["scoring"], ScoringService)
+        assert isinstance(rt.services["activity"], ActivityService)
+        svc = rt.services["scoring"]
+        start_scoring(rt)  # idempotent
+        assert rt.services["scoring"] is svc
+        assert _chart(c, readings=VITALS).status_code == 200
+        assert rt.services["scoring"].wait_idle()
+        assert {x["key"] for x in c.get("/api/twins/P001/scores").json()} == {"news2", "qsofa", "mews"}

@@ -430,3 +430,12 @@ def room_environment(runtime: Any, twin_id: str) -> dict[str, Any]:
         return {"room": None, "room_temp": None, "room_humidity": None}
     latest = runtime.store.latest(room.id, [ROOM_TEMP, ROOM_HUMIDITY])
     return {"room": room.id, "room_temp": latest.get(ROOM_TEMP), "room_humidity": latest.get(ROOM_HUMIDITY)}
+
+
+def start_activity(runtime: Any, _loop: Any = None) -> None:
+    """Start hook for :func:`medtwin.api.app.create_app` (``on_start``) and workers: attach the
+    activity service to the runtime (once) and start its thread."""
+    svc = runtime.services.get("activity")
+    if not isinstance(svc, ActivityService):
+        svc = ActivityService().attach(runtime)
+    svc.start()  # returns None: create_app awaits a hook result that is not None

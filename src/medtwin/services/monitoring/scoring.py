@@ -86,6 +86,7 @@ __all__ = [
     "compute_qsofa",
     "compute_scores",
     "scale_of",
+    "start_scoring",
 ]
 
 log = logging.getLogger(__name__)
@@ -418,3 +419,12 @@ class ScoringService:
     def last_scores(self, patient: str) -> dict[str, str]:
         """The band last stored for each score of a patient (in memory; for dashboards and tests)."""
         return {s: last.band for (p, s), last in list(self._last.items()) if p == patient}
+
+
+def start_scoring(runtime: Any, _loop: Any = None) -> None:
+    """Start hook for :func:`medtwin.api.app.create_app` (``on_start``) and workers: attach the
+    scoring service to the runtime (once) and start its thread."""
+    svc = runtime.services.get("scoring")
+    if not isinstance(svc, ScoringService):
+        svc = ScoringService().attach(runtime)
+    svc.start()  # returns None: create_app awaits a hook result that is not None
