@@ -70,13 +70,19 @@ def med_message(
 
 
 class Sequencer:
-    """Per-device message counters (start at 1)."""
+    """Per-device message counters (start at ``start + 1``).
 
-    def __init__(self) -> None:
+    A device that restarts its counter would have its new messages taken for duplicates of old
+    ones (the idempotency key is (device, seq)); a real device keeps its counter across restarts,
+    a simulator that cannot should start from a time-based ``start`` (e.g. epoch milliseconds).
+    """
+
+    def __init__(self, start: int = 0) -> None:
         self._n: dict[str, int] = {}
+        self._start = start
 
     def next(self, device_id: str) -> int:
-        n = self._n.get(device_id, 0) + 1
+        n = self._n.get(device_id, self._start) + 1
         self._n[device_id] = n
         return n
 
