@@ -39,9 +39,9 @@ KNOWN = (*REQUIRED, "unit", "source", "source_id", "system", "status", "method")
 
 def _reading(row: dict[str, str]) -> dict[str, Any]:
     r: dict[str, Any] = {
-        "code": row.get("code", "").strip(),
-        "value": row.get("value", ""),
-        "time": row.get("time", "").strip(),
+        "code": (row.get("code") or "").strip(),  # a short row gives None for the missing cells
+        "value": row.get("value") or "",
+        "time": (row.get("time") or "").strip(),
     }
     t = r["time"]
     if t and t.replace(".", "", 1).isdigit():
