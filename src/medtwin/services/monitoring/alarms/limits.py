@@ -95,7 +95,8 @@ SOURCES: dict[str, str] = {
 PLAUSIBLE: dict[str, tuple[float, float]] = {
     "hr": (0.0, 300.0),  # Mindray BeneVision N22/N19 operator's manual A.14.4: PR range up to 300 bpm
 }
-SENTINELS: frozenset[float] = frozenset({-999.0, -100.0, -99.9})  # "no value" numbers of Mindray eGateway messages
+# "no value" numbers of real Mindray eGateway messages
+SENTINELS: frozenset[float] = frozenset({-999.0, -100.0, -99.9})
 SCORE_KEYS = frozenset({"news2", "qsofa", "mews"})
 
 # -------------------------------------------------------------------- priorities (Table 1)

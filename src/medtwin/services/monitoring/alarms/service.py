@@ -133,7 +133,11 @@ class AlarmService:
             self._thread = None
         self.router.close()
 
-    def _seed_liveness(self) -> None:
+    def _seed_liveness(self, window_s: float = 3600.0) -> None:
+        """Codes a device reported within the last hour are watched for staleness from the start
+        time on: devices get ``stale_after_s`` to resume after a restart before anyone is alarmed,
+        and a monitor that never resumes is still noticed."""
+        now = self.rt.clock.now().timestamp()
         twins = [
             t.id
             for t in self.rt.store.list_twins()
@@ -142,8 +146,9 @@ class AlarmService:
         for twin, latest in self.rt.store.latest_many(twins).items():
             for o in latest.values():
                 info = BY_REF.get(o.code)
-                if info is not None and o.method.value == "device":
-                    self.engine.seed_liveness(twin, info.key, o.received.timestamp(), o.source)
+                rx = o.received.timestamp()
+                if info is not None and o.method.value == "device" and rx >= now - window_s:
+                    self.engine.seed_liveness(twin, info.key, max(rx, now), o.source)
 
     # ------------------------------------------------------------------ bus (other threads)
     def _on_observations(self, event: ObservationsRecorded) -> None:
