@@ -343,3 +343,11 @@ def _o(key: str, value: Any, when: datetime) -> Observation:
         status=ObsStatus.FINAL,
         id=_ids[0],
     )
+
+
+def test_only_patients_are_scored(rt: Runtime, svc: ScoringService) -> None:
+    rt.registry.put(Twin("R1", TwinKind.ROOM, "Room 1"))
+    chart(rt, "R1", T0, hr=140, rr=30)  # a place can hold readings (environment sensors), never scores
+    chart(rt, "P1", T0, hr=140)
+    assert svc.wait_idle()
+    assert scores(rt, "R1") == [] and len(scores(rt, "P1")) == 1

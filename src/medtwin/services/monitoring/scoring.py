@@ -163,6 +163,7 @@ class ScoringService:
         self._proc_lock = threading.Lock()
         self._last: dict[tuple[str, str], _Last] = {}
         self._scales: dict[str, tuple[int, str | None]] = {}
+        self._not_patients: set[str] = set()  # rooms and homes can hold readings too: never scored
         # metrics
         self.computed = 0
         self.stored = 0
@@ -233,7 +234,10 @@ class ScoringService:
                 self._scales.pop(event.old.id, None)
             return
         if new.kind is not TwinKind.PATIENT:
+            self._scales.pop(new.id, None)
+            self._not_patients.add(new.id)
             return
+        self._not_patients.discard(new.id)
         scale = scale_of(new)
         previous = self._scales.get(new.id)
         if previous is None and event.old is not None:
@@ -315,10 +319,17 @@ class ScoringService:
                 stored.extend(self._process_chunk(chunk, {p: patients[p] or trigger for p in chunk}))
         return stored
 
-    def _scale(self, patient: str) -> tuple[int, str | None]:
+    def _scale(self, patient: str) -> tuple[int, str | None] | None:
+        """The NEWS2 scale of a patient twin (cached); None for a twin that is not a patient."""
+        if patient in self._not_patients:
+            return None
         hit = self._scales.get(patient)
         if hit is None:
-            hit = self._scales[patient] = scale_of(self.rt.store.get_twin(patient))
+            twin = self.rt.store.get_twin(patient)
+            if twin is None or twin.kind is not TwinKind.PATIENT:
+                self._not_patients.add(patient)
+                return None
+            hit = self._scales[patient] = scale_of(twin)
         return hit
 
     def _process_chunk(self, chunk: list[str], triggers: Mapping[str, str | None]) -> list[Observation]:
@@ -331,7 +342,10 @@ class ScoringService:
             state = latest.get(p)
             if not state:
                 continue
-            scale, note = self._scale(p)
+            patient_scale = self._scale(p)
+            if patient_scale is None:
+                continue
+            scale, note = patient_scale
             try:
                 outcomes = compute_scores(
                     p,
