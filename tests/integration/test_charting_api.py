@@ -335,3 +335,37 @@ def test_start_hooks_wire_the_services(tmp_path: Path) -> None:
         assert _chart(c, readings=VITALS).status_code == 200
         assert rt.services["scoring"].wait_idle()
         assert {x["key"] for x in c.get("/api/twins/P001/scores").json()} == {"news2", "qsofa", "mews"}
+
+
+def test_corrections_and_scores_on_both_dialects(db_url: str) -> None:
+    """The corrections transaction and the scores' latest-state query on SQLite and PostgreSQL."""
+    from medtwin.core.model import Twin, TwinKind
+    from medtwin.services.monitoring.charting import ChartingService
+    from medtwin.services.monitoring.scoring import SCORE_REFS
+    from medtwin.store.corrections import correction_of
+
+    rt = Runtime(Settings.load(db=db_url, mqtt_enabled=False))
+    rt.registry.put(Twin("P9", TwinKind.PATIENT, "Synthetic"))
+    with rt:
+        scoring = ScoringService().attach(rt).start()
+        svc = ChartingService(rt)
+        res = svc.chart(
+            "P9", {"by": NURSE, "readings": [{"code": "hr", "value": 135}, {"code": "rr", "value": 16}]}
+        )
+        obs = res.result(10).observations
+        hr = next(o for o in obs if o.code == "8867-4")
+        assert hr.id is not None and scoring.wait_idle()
+        assert rt.store.latest("P9")[SCORE_REFS["news2"]].value == 3
+        _orig, new, corr = svc.amend(hr.id, {"by": NURSE, "value": 80, "reason": "artefact"})
+        assert rt.store.latest("P9")["8867-4"].id == new.id and corr.new_obs_id == new.id
+        assert scoring.wait_idle()
+        assert rt.store.latest("P9")[SCORE_REFS["news2"]].value == 0
+        assert new.id is not None
+        svc.enter_in_error(new.id, {"by": NURSE, "reason": "wrong patient"})
+        assert "8867-4" not in rt.store.latest("P9")
+        got = correction_of(rt.store, new.id)
+        assert got is not None and got.action == "entered-in-error"
+        assert [o.status.value for o in rt.store.history("P9", "8867-4", include_errors=True)] == [
+            "entered-in-error",
+            "entered-in-error",
+        ]
