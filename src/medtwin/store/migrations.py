@@ -116,10 +116,23 @@ _V3 = (
     ),
 )
 
+# Reliability (medtwin.services.reliability.gaps): per-device sequence watermarks and the gaps found
+# in them (missing message numbers, as JSON ranges that shrink when late messages arrive).
+_V4 = _both(
+    """CREATE TABLE device_sequences (
+        device TEXT PRIMARY KEY, twin_id TEXT NOT NULL, high_seq BIGINT NOT NULL, updated_us BIGINT NOT NULL)""",
+    """CREATE TABLE sequence_gaps (
+        {ID}, device TEXT NOT NULL, twin_id TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL,
+        missing TEXT NOT NULL, state TEXT NOT NULL, detected_us BIGINT NOT NULL, updated_us BIGINT NOT NULL,
+        closed_us BIGINT)""",
+    "CREATE INDEX sequence_gaps_state ON sequence_gaps (state, device)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
     Migration(3, "alarms (current state) and alarm_events (append-only history)", *_V3),
+    Migration(4, "device sequence watermarks and sequence gaps (reliability)", *_V4),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
