@@ -1,0 +1,1 @@
+"""Reliability services: per-device sequence-gap detection (technical alarms on lost messages)."""
