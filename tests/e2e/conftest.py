@@ -83,43 +83,52 @@ class Server:
         assert body["accepted"] + body["duplicates"] == len(readings), body
         return body
 
+    def sustained(self, bed: int, seconds: int = 20, **values: float) -> None:
+        """One reading per second over the last ``seconds`` (alarm conditions need persistence)."""
+        end = datetime.now(UTC)
+        readings = [
+            {"code": k, "value": v, "time": iso(end - timedelta(seconds=seconds - 1 - i))}
+            for i in range(seconds)
+            for k, v in values.items()
+        ]
+        self.ingest(f"MON-{bed:03d}", readings)
+
+    def wait_alarm(self, twin: str, condition: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for a in self.get(f"/api/alarms?twin={twin}"):
+                if a["condition"] == condition:
+                    return dict(a)
+            time.sleep(0.1)
+        raise AssertionError(f"no {condition} alarm for {twin}")
+
     def vitals(self, bed: int, **values: float | str) -> None:
         """Readings for the demo patient in bed ``bed`` through its monitor MON-<bed>."""
         self.ingest(f"MON-{bed:03d}", [{"code": k, "value": v} for k, v in values.items()])
 
 
-def _attach_services(rt: Any, app: Any) -> set[str]:
-    """Attach the scoring, charting and alarm services of colleagues' issues when installed."""
-    found: set[str] = set()
+def _attach_services(rt: Any, app: Any) -> dict[str, Any]:
+    """Attach the scoring, charting and alarm services of colleagues' issues when installed; the
+    routers are added here until app.py lists them. Returns name -> service to start (or None)."""
+    found: dict[str, Any] = {}
     paths = {getattr(r, "path", "") for r in app.routes}
     with contextlib.suppress(ModuleNotFoundError):
         from medtwin.services.monitoring.scoring import ScoringService
 
-        ScoringService().attach(rt)
-        found.add("scoring")
+        found["scoring"] = ScoringService().attach(rt)
     with contextlib.suppress(ModuleNotFoundError):
         charting = importlib.import_module("medtwin.api.charting")
         if "/api/twins/{twin_id}/chart" not in paths:
             app.include_router(charting.router)
-        found.add("charting")
+        found["charting"] = None
     with contextlib.suppress(ModuleNotFoundError):
-        alarms_api = importlib.import_module("medtwin.api.alarms")
-        if not any(p.startswith("/api/alarms") for p in paths):
-            app.include_router(alarms_api.router)
-        attach = getattr(alarms_api, "attach", None) or getattr(
-            importlib.import_module("medtwin.services.monitoring.alarms"), "attach", None
-        )
-        if attach is not None:
-            attach(rt)
-        found.add("alarms")
+        monitoring = importlib.import_module("medtwin.api.monitoring")
+        from medtwin.services.monitoring.alarms.service import AlarmService
+
+        if "/api/alarms" not in paths:
+            app.include_router(monitoring.router)
+        found["alarms"] = AlarmService.attach(rt)
     return found
-
-
-def _start_services(rt: Any) -> None:
-    for svc in rt.services.values():
-        start = getattr(svc, "start", None)
-        if callable(start) and getattr(svc, "_thread", "absent") is None:
-            start()
 
 
 @pytest.fixture(scope="session")
@@ -147,9 +156,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("medtwin server did not start")
         time.sleep(0.05)
-    _start_services(rt)
+    for svc in found.values():
+        if svc is not None:
+            svc.start()
     try:
-        yield Server(base=f"http://127.0.0.1:{port}", runtime=rt, services=found)
+        yield Server(base=f"http://127.0.0.1:{port}", runtime=rt, services=set(found))
     finally:
         srv.should_exit = True
         thread.join(15)

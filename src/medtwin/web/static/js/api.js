@@ -96,6 +96,21 @@ export function resetFeatures() {
   featurePromise = null;
 }
 
+// ------------------------------------------------------------------ alarms
+/**
+ * GET /api/alarms, or null when the alarm service is absent (404) or not running (503): pages then
+ * say so instead of showing "no alarms", which would be a false reassurance.
+ */
+export async function fetchAlarms(query, feats) {
+  if (feats && !feats.alarms) return null;
+  try {
+    return await api("/api/alarms", { query });
+  } catch (e) {
+    if (e.status === 404 || e.status === 503) return null;
+    throw e;
+  }
+}
+
 // ------------------------------------------------------------------ small shared look-ups
 const twinCache = new Map();
 

@@ -58,9 +58,9 @@ function renderUser() {
   const box = document.getElementById("user-box");
   box.replaceChildren();
   if (!auth.signedIn()) return;
-  const role = auth.user.role ? ` (${auth.user.role.replace(/_/g, " ")})` : "";
+  const role = auth.user.role ? auth.user.role.replace(/_/g, " ") : "";
   box.append(
-    h("span", { "data-user": "" }, `${auth.user.name}${role}`),
+    h("span", { "data-user": "", title: `${auth.user.id}${role ? `, ${role}` : ""}` }, auth.user.name || auth.user.id),
     h(
       "button.btn.btn-ghost.btn-sm",
       {

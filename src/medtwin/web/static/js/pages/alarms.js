@@ -1,6 +1,6 @@
 // Alarm list for one ward or the whole hospital, sorted by priority then age (oldest first), live.
 
-import { api } from "../api.js";
+import { api, fetchAlarms } from "../api.js";
 import { actionButtons, ageText, escalationText, stateText } from "../alarmsvc.js";
 import { OPEN_STATES, alarmSort, fmtTime, h, naturalCompare, prioChip } from "../format.js";
 import { openFeed } from "../live.js";
@@ -131,7 +131,12 @@ export async function mount(root, params, ctx) {
 
   async function load() {
     try {
-      const list = await api("/api/alarms", { query: { ward: wardId || undefined, state: stateFilter } });
+      const list = await fetchAlarms({ ward: wardId || undefined, state: stateFilter }, feats);
+      if (list === null) {
+        body.replaceChildren(h("p.banner", { role: "alert" }, "The alarm service is not answering: alarms cannot be shown."));
+        return;
+      }
+      if (!table.isConnected) body.replaceChildren(table);
       alarms.clear();
       for (const a of list) alarms.set(a.id, a);
       render();

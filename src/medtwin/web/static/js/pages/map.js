@@ -1,7 +1,7 @@
 // Hospital map: building -> floors -> wards -> rooms -> beds, with occupancy, NEWS2 and alarm state.
 // A schematic (CSS grid), not a floor plan: the evacuation page brings geometry later.
 
-import { api } from "../api.js";
+import { api, fetchAlarms } from "../api.js";
 import { BAND_LABEL, OPEN_STATES, h, naturalCompare, news2Band, patientLabel, placeOf, topAlarm } from "../format.js";
 import { openFeed } from "../live.js";
 import { setTitle } from "../ui.js";
@@ -24,8 +24,9 @@ export async function mount(root, _params, ctx) {
       h("span", null, "N2 = NEWS2"),
     ),
   );
+  const alarmNote = h("p.banner", { role: "alert", hidden: true }, "The alarm service is not answering: alarm states are not shown.");
   const body = h("div.map-building");
-  root.append(body);
+  root.append(alarmNote, body);
 
   const cells = new Map(); // patient id -> {el, alarms: Map, news}
   let byBedPatient = new Map();
@@ -37,7 +38,7 @@ export async function mount(root, _params, ctx) {
       api("/api/twins", { query: { kind: "ward" } }),
       api("/api/twins", { query: { kind: "room" } }),
       api("/api/twins", { query: { kind: "bed" } }),
-      feats.alarms ? api("/api/alarms", { query: { state: "open" } }).catch(() => []) : Promise.resolve([]),
+      fetchAlarms({ state: "open" }, feats).catch(() => null),
     ]);
     const ids = (list) => new Set(list.map((t) => t.id));
     const floorIds = ids(floors);
@@ -66,7 +67,8 @@ export async function mount(root, _params, ctx) {
       if (bed) byBedPatient.set(bed.id, p);
     }
     const alarmsBy = new Map();
-    for (const a of alarms) {
+    alarmNote.hidden = alarms !== null;
+    for (const a of alarms || []) {
       if (!alarmsBy.has(a.twin)) alarmsBy.set(a.twin, new Map());
       alarmsBy.get(a.twin).set(a.id, a);
     }

@@ -2,7 +2,7 @@
 // appended), alarms with acknowledge / pause / escalate, score history, charting form, medication
 // timeline, fluid balance and the patient's relationships (bed, room, ward, care team, devices).
 
-import { api, serverNow, twin } from "../api.js";
+import { api, fetchAlarms, serverNow, twin } from "../api.js";
 import { actionButtons, ageText, escalationText, stateText } from "../alarmsvc.js";
 import { chartForm } from "../chartform.js";
 import { TrendChart } from "../charts.js";
@@ -309,9 +309,12 @@ export async function mount(root, params, ctx) {
   const alarms = new Map();
   const alarmList = h("div.alarm-list", { "aria-live": "polite" });
   right.append(h("section.panel#alarms", { "aria-labelledby": "alarms-title" }, h("h2#alarms-title", null, "Alarms"), alarmList));
+  let alarmsDown = !feats.alarms;
   function renderAlarms() {
-    if (!feats.alarms) {
-      alarmList.replaceChildren(h("p.empty-note", null, "The alarm service is not installed on this server."));
+    if (alarmsDown) {
+      alarmList.replaceChildren(
+        h("p.banner", null, feats.alarms ? "The alarm service is not answering: alarms are not shown." : "The alarm service is not installed on this server."),
+      );
       return;
     }
     const list = [...alarms.values()].sort(alarmSort);
@@ -354,11 +357,14 @@ export async function mount(root, params, ctx) {
     );
   }
   async function loadAlarms() {
-    if (!feats.alarms) return renderAlarms();
     try {
-      const list = await api("/api/alarms", { query: { twin: pid } });
+      const [open, resolved] = await Promise.all([
+        fetchAlarms({ twin: pid, state: "open" }, feats),
+        fetchAlarms({ twin: pid, state: "resolved" }, feats),
+      ]);
+      alarmsDown = open === null;
       alarms.clear();
-      for (const a of list) alarms.set(a.id, a);
+      for (const a of [...(open || []), ...(resolved || [])]) alarms.set(a.id, a);
       renderAlarms();
     } catch (e) {
       alarmList.replaceChildren(h("p.banner", null, `Alarms unavailable: ${errorText(e)}`));

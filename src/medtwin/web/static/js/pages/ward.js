@@ -6,7 +6,7 @@
 // changed, and ages are refreshed by one 1 Hz timer. Alarm flashing is a CSS opacity animation on the
 // compositor. See benchmarks/dashboard.py for the measured budget.
 
-import { api, serverNow } from "../api.js";
+import { api, fetchAlarms, serverNow } from "../api.js";
 import {
   BAND_LABEL,
   OPEN_STATES,
@@ -28,7 +28,21 @@ import { setTitle } from "../ui.js";
 
 const TILE_VITALS = ["hr", "spo2", "rr", "bp", "temp"];
 const MANUAL_STALE_S = 4.5 * 3600; // charted by hand: NEWS2's 4-6-hourly minimum observations
+const TILES_PER_FRAME = 12; // see flush(): measured by benchmarks/dashboard.py
 const perf = (window.__medtwinPerf = window.__medtwinPerf || { updates: [], ticks: [] });
+
+/**
+ * Replace an element's text by editing its text node in place: assigning textContent would remove
+ * and insert a node (style recalc and a new layout object) for every value, every second.
+ */
+function setText(el, text) {
+  const node = el.firstChild;
+  if (node && node.nodeType === 3 && !node.nextSibling) {
+    if (node.data !== text) node.data = text;
+  } else {
+    el.textContent = text;
+  }
+}
 
 function pushPerf(list, ms) {
   list.push(ms);
@@ -76,7 +90,7 @@ class Tile {
     for (const key of TILE_VITALS) {
       const def = key === "bp" ? { label: "BP", long: "Blood pressure", unit: "mmHg" } : VITALS[key];
       const val = h("span.val", null, "—");
-      const age = h("span.age");
+      const age = h("span.age", null, "");
       const cell = h(
         `div.vital.missing.v-${key}${key === "bp" ? ".bp" : ""}`,
         { "data-key": key },
@@ -87,8 +101,8 @@ class Tile {
       vitals.append(cell);
     }
     this.alarmMsg = h("span.a-msg", null, "No alarm");
-    this.alarmPrio = h("span.a-prio");
-    this.alarmState = h("span.a-state");
+    this.alarmPrio = h("span.a-prio", null, "");
+    this.alarmState = h("span.a-state", null, "");
     this.strip = h("div.alarm-strip", null, this.alarmPrio, this.alarmMsg, this.alarmState);
     this.el = h(
       "a.tile",
@@ -136,11 +150,11 @@ class Tile {
         ? "NEWS2 from incomplete or stale inputs: the full score is at least this"
         : "NEWS2 total score and clinical-risk band";
     }
-    if (this.newsValue.textContent !== text) this.newsValue.textContent = text;
+    setText(this.newsValue, text);
     const bandKey = band || "none";
     if (this.newsEl.dataset.band !== bandKey) {
       this.newsEl.dataset.band = bandKey;
-      this.newsBandEl.textContent = BAND_LABEL[band] || "";
+      setText(this.newsBandEl, BAND_LABEL[band] || "");
     }
   }
 
@@ -158,7 +172,7 @@ class Tile {
     }
     if (c.text !== text) {
       c.text = text;
-      c.val.textContent = text;
+      setText(c.val, text);
     }
     if (c.missing) {
       c.missing = false;
@@ -190,7 +204,7 @@ class Tile {
     const ageText = stale ? fmtAge(age) : "";
     if (ageText !== c.ageText) {
       c.ageText = ageText;
-      c.age.textContent = ageText;
+      setText(c.age, ageText);
     }
   }
 
@@ -214,17 +228,17 @@ class Tile {
     this.el.dataset.alarm = prio;
     this.el.dataset.alarmState = state;
     if (!top) {
-      this.alarmPrio.textContent = "";
-      this.alarmMsg.textContent = "No alarm";
-      this.alarmState.textContent = "";
+      setText(this.alarmPrio, "");
+      setText(this.alarmMsg, "No alarm");
+      setText(this.alarmState, "");
       return;
     }
     const more = this.alarms.size > 1 ? ` (+${this.alarms.size - 1})` : "";
-    this.alarmPrio.textContent = top.priority.toUpperCase();
-    this.alarmMsg.textContent = (top.message || top.condition || "Alarm") + more;
+    setText(this.alarmPrio, top.priority.toUpperCase());
+    setText(this.alarmMsg, (top.message || top.condition || "Alarm") + more);
     let st = top.state === "active" ? "" : top.state === "paused" && top.paused_until ? `paused to ${fmtTime(top.paused_until)}` : top.state;
     if (top.escalation_level > 0) st = `${st ? `${st} · ` : ""}esc. L${top.escalation_level}`;
-    this.alarmState.textContent = st;
+    setText(this.alarmState, st);
   }
 
   acuity() {
@@ -356,7 +370,7 @@ export async function mount(root, params, ctx) {
     const [patients, children, alarms] = await Promise.all([
       api(`/api/places/${encodeURIComponent(wardId)}/patients`),
       api(`/api/twins/${encodeURIComponent(wardId)}/children`),
-      feats.alarms ? api("/api/alarms", { query: { ward: wardId, state: "open" } }).catch(() => []) : Promise.resolve([]),
+      fetchAlarms({ ward: wardId, state: "open" }, feats).catch(() => null),
     ]);
     const beds = children.filter((t) => t.kind === "bed");
     beds.sort((a, b) => (a.attributes?.number ?? 1e9) - (b.attributes?.number ?? 1e9) || naturalCompare(a.name, b.name));
@@ -380,14 +394,22 @@ export async function mount(root, params, ctx) {
       order.push(t);
       tiles.set(p.id, t);
     }
-    for (const a of alarms) tiles.get(a.twin)?.upsertAlarm(a);
+    for (const a of alarms || []) tiles.get(a.twin)?.upsertAlarm(a);
     grid.replaceChildren();
     arrange();
     tickAll();
     summarise();
     if (!order.length) grid.replaceChildren(h("li.empty-note", null, "No beds in this ward."));
     banner.replaceChildren(
-      feats.alarms ? "" : h("p.banner", null, "The alarm service is not installed on this server: tiles show vital signs and NEWS2 only."),
+      alarms
+        ? ""
+        : h(
+            "p.banner",
+            { role: "alert" },
+            feats.alarms
+              ? "The alarm service is not answering: alarm states are NOT shown on these tiles."
+              : "The alarm service is not installed on this server: tiles show vital signs and NEWS2 only.",
+          ),
     );
   }
 
@@ -407,7 +429,6 @@ export async function mount(root, params, ctx) {
       announcer.textContent = `High priority alarm, ${t.bed?.name || ""} ${patientLabel(t.patient)}: ${a.message || a.condition}`;
     }
     window.dispatchEvent(new Event("medtwin:alarm"));
-    summarise();
   }
 
   let reloadTimer = null;
@@ -416,25 +437,80 @@ export async function mount(root, params, ctx) {
     reloadTimer = setTimeout(() => load().catch(() => {}), 400);
   }
 
+  // Live messages are coalesced (newest value per patient and code, newest state per alarm, newest
+  // score per patient) and written to the DOM in one animation frame: a burst of messages costs one
+  // style/layout/paint, and a hidden tab keeps at most one pending value per series. Values and
+  // alarms are drawn in the next frame; scores (which the scorer emits one patient at a time) wait
+  // for the next 1 Hz values, so a ward of scores does not cost a frame each.
+  const pending = { obs: new Map(), alarms: new Map(), scores: new Map() };
+  let flushQueued = false;
+  let lazyTimer = null;
+  function schedule() {
+    if (flushQueued) return;
+    flushQueued = true;
+    if (document.hidden) setTimeout(flush, 1000);
+    else requestAnimationFrame(flush);
+  }
+  function scheduleLazy() {
+    if (lazyTimer === null && !flushQueued) lazyTimer = setTimeout(schedule, 1100);
+  }
+  function flush() {
+    flushQueued = false;
+    clearTimeout(lazyTimer);
+    lazyTimer = null;
+    const t0 = performance.now();
+    // alarm states first and all at once: they are what a nurse must not miss
+    const alarms = pending.alarms;
+    pending.alarms = new Map();
+    for (const a of alarms.values()) onAlarm(a);
+    // values and scores: at most TILES_PER_FRAME tiles per frame, so a whole ward changing at once
+    // is drawn over a few consecutive frames (about 16 ms apart) and no frame overruns its budget
+    const done = new Set();
+    for (const [k, o] of pending.obs) {
+      if (!done.has(o.twin)) {
+        if (done.size >= TILES_PER_FRAME) continue;
+        done.add(o.twin);
+      }
+      pending.obs.delete(k);
+      tiles.get(o.twin)?.setObs(o);
+    }
+    for (const [twin, sc] of pending.scores) {
+      if (!done.has(twin)) {
+        if (done.size >= TILES_PER_FRAME) continue;
+        done.add(twin);
+      }
+      pending.scores.delete(twin);
+      tiles.get(twin)?.setNews(sc.value, { band: sc.band, partial: sc.partial }, sc.t);
+    }
+    summarise();
+    if (pending.obs.size || pending.scores.size) schedule();
+    pushPerf(perf.updates, performance.now() - t0);
+  }
+
   await load();
   const feed = openFeed(`/ws/ward/${encodeURIComponent(wardId)}`, {
     onMessage(msg) {
-      const t0 = performance.now();
       if (msg.type === "observations") {
-        for (const o of msg.items) tiles.get(o.twin)?.setObs(o);
-        summarise();
+        for (const o of msg.items) {
+          const k = `${o.twin}|${o.key}`;
+          const prev = pending.obs.get(k);
+          if (!prev || prev.time <= o.time) pending.obs.set(k, o);
+        }
+        schedule();
       } else if (msg.type === "alarm" && msg.data) {
-        onAlarm(msg.data);
+        pending.alarms.set(msg.data.id, msg.data);
+        schedule();
       } else if (msg.type === "score" && msg.data) {
         const s = parseScore(msg.data);
-        if (s && s.name === "news2") tiles.get(s.twin)?.setNews(s.value, { band: s.band, partial: s.partial }, s.t);
-        summarise();
+        if (s && s.name === "news2" && tiles.has(s.twin)) {
+          pending.scores.set(s.twin, s);
+          scheduleLazy(); // shown with the next 1 Hz values; alarms, not scores, are urgent
+        }
       } else if (msg.type === "topology" || msg.type === "dropped") {
         scheduleReload();
       } else if (msg.type === "closed") {
         banner.replaceChildren(h("p.banner", { role: "alert" }, `The live feed refused this ward (${msg.reason || msg.code}).`));
       }
-      pushPerf(perf.updates, performance.now() - t0);
     },
     onReconnect: scheduleReload,
   });
@@ -479,6 +555,7 @@ export async function mount(root, params, ctx) {
       clearInterval(ticker);
       clearInterval(sorter);
       clearTimeout(reloadTimer);
+      clearTimeout(lazyTimer);
     },
   };
 }
