@@ -347,7 +347,9 @@ def _o(key: str, value: Any, when: datetime) -> Observation:
 
 def test_only_patients_are_scored(rt: Runtime, svc: ScoringService) -> None:
     rt.registry.put(Twin("R1", TwinKind.ROOM, "Room 1"))
-    chart(rt, "R1", T0, hr=140, rr=30)  # a place can hold readings (environment sensors), never scores
+    # a place can hold readings (environment sensors; the Ingestor may refuse vital signs for it)
+    readings = [{"code": k, "value": v, "time": T0.isoformat()} for k, v in (("hr", 140), ("rr", 30))]
+    rt.ingestor.ingest(ReadingBatch(source="MON-R", msg_id="r1", readings=readings, subject="R1")).result(10)
     chart(rt, "P1", T0, hr=140)
     assert svc.wait_idle()
     assert scores(rt, "R1") == [] and len(scores(rt, "P1")) == 1
