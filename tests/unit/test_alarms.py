@@ -859,3 +859,32 @@ def test_alarm_json_has_the_contract_fields() -> None:
         "paused_until", "evidence",
     }  # fmt: skip
     assert Alarm.from_record(json.loads(json.dumps(a.to_record()))).to_json() == a.to_json()
+
+
+def test_cli_lists_and_acknowledges_offline(rt_factory: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from medtwin.cli.alarms import alarms_app
+
+    rt = rt_factory()
+    seed(rt.registry)
+    svc = AlarmService.attach(rt, notifiers=[]).start()
+    rt.clock.set(T0 + timedelta(seconds=40))
+    rt.writer.write(sorted((reading("spo2", s, 88, s) for s in range(40)), key=lambda o: o.effective))
+    assert svc.wait_idle()
+    rt.stop()  # the server is stopped: acknowledge offline in the database
+    db = str(tmp_path / "alarms.db")
+    runner = CliRunner()
+    out = runner.invoke(alarms_app, ["list", "--db", db, "--ward", "ICU", "--json"])
+    assert out.exit_code == 0, out.output
+    (a,) = json.loads(out.stdout)
+    assert a["condition"] == "spo2_low" and a["state"] == "active"
+    out = runner.invoke(alarms_app, ["ack", a["id"], "--by", "ICU-nurse-2", "--db", db, "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["state"] == "acknowledged"
+    assert runner.invoke(alarms_app, ["ack", "nope", "--by", "x", "--db", db]).exit_code == 1
+    assert runner.invoke(alarms_app, ["list", "--db", db, "--state", "bogus"]).exit_code == 2
+    table = runner.invoke(alarms_app, ["list", "--db", db, "--state", "acknowledged"])
+    assert table.exit_code == 0 and "1 acknowledged alarm(s)" in table.stdout
+    rt2 = rt_factory()
+    svc2 = AlarmService.attach(rt2, notifiers=[]).start()
+    assert svc2.list()[0]["state"] == "acknowledged"  # the server picks up the offline acknowledgement

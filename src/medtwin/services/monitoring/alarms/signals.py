@@ -36,6 +36,9 @@ A5 **Loose SpO2 probe**: an SpO2 value below its alert limit while the same devi
    sending the heart rate for >= 5 s is suspect (the pleth has lost the pulse).
 
 Suspect samples are kept out of the medians that later jumps and trends are measured against.
+An abrupt heart-rate change is not held longer because SpO2 stays steady (a real arrhythmia leaves
+the saturation unchanged at first); the pleth pulse rate that would contradict an ECG artefact
+needs its own code (LOINC 8889-8), which core/codes does not have yet.
 """
 
 from __future__ import annotations
