@@ -172,3 +172,40 @@ def test_503_when_the_service_is_not_running(tmp_path: Path) -> None:
     with TestClient(_app(rt, [])) as c:
         r = c.get("/api/alarms")
         assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_repository_round_trip_and_append_only_on_both_dialects(store: Any) -> None:
+    """``store`` is the conftest fixture: SQLite and the real PostgreSQL (store migration 3)."""
+    from sqlalchemy import text
+
+    from medtwin.services.monitoring.alarms.model import Alarm, Kind, Priority, State, Transition
+    from medtwin.services.monitoring.alarms.repository import AlarmRepository
+
+    t0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    repo = AlarmRepository(store)
+    a = Alarm(
+        "al-1",
+        "P1",
+        "spo2_low",
+        Kind.PHYSIOLOGICAL,
+        Priority.HIGH,
+        "SpO2 low",
+        t0,
+        t0,
+        ward="ICU",
+        bed="Bed 1",
+    )
+    repo.record(a, [Transition("raised", t0, data={"targets": ["n1"]})])
+    a.state, a.acknowledged_by, a.updated = State.ACKNOWLEDGED, "n1", t0 + timedelta(seconds=5)
+    repo.record(a, [Transition("acknowledged", a.updated, actor="n1")])
+    assert [x.id for x in repo.open_alarms()] == ["al-1"]
+    assert repo.get("al-1") is not None and repo.get("al-1").to_json() == a.to_json()  # type: ignore[union-attr]
+    assert [x.id for x in repo.list(ward="ICU", states=["acknowledged"])] == ["al-1"]
+    assert repo.list(ward="MED") == [] and repo.list(states=[]) == []
+    assert [(e["type"], e["actor"]) for e in repo.history("al-1")] == [
+        ("raised", "system"),
+        ("acknowledged", "n1"),
+    ]
+    with pytest.raises(Exception, match="append-only"), store.engine.begin() as c:
+        c.execute(text("UPDATE alarm_events SET actor = 'someone else'"))
+    assert repo.history("al-1")[1]["actor"] == "n1"

@@ -9,6 +9,7 @@ the alarm limits in force).
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -116,15 +117,16 @@ class AlarmRepository:
         twin: str | None = None,
         states: Iterable[str] | None = None,
         limit: int = 500,
-    ) -> list[Alarm]:
-        where, params = [], {"n": limit}
+    ) -> builtins.list[Alarm]:
+        where: list[str] = []
+        params: dict[str, Any] = {"n": limit}
         if ward is not None:
             where.append("ward = :ward")
             params["ward"] = ward
         if twin is not None:
             where.append("twin_id = :twin")
             params["twin"] = twin
-        wanted = list(states) if states is not None else None
+        wanted = [*states] if states is not None else None
         if wanted is not None:
             names = []
             for i, s in enumerate(wanted):
@@ -137,7 +139,7 @@ class AlarmRepository:
             rows = c.execute(text(q), params).all()
         return [Alarm.from_record(json.loads(r[0])) for r in rows]
 
-    def history(self, subject: str) -> list[dict[str, Any]]:
+    def history(self, subject: str) -> builtins.list[dict[str, Any]]:
         with self.engine.connect() as c:
             rows = c.execute(
                 text(
