@@ -376,6 +376,10 @@ export async function mount(root, params, ctx) {
   right.append(h("section.panel#scores", { "aria-labelledby": "scores-title" }, h("h2#scores-title", null, "Score history (24 h)"), scoreBody));
   let scores = [];
   function renderScores() {
+    const since = serverNow() - 86400e3;
+    if (scores.length > 600 || (scores.length && scores[0].t < since)) {
+      scores = scores.filter((x) => x.t >= since).slice(-600); // a long-open page stays small
+    }
     if (!scores.length) {
       scoreBody.replaceChildren(h("p.empty-note", null, "No early-warning scores in the last 24 hours."));
       return;

@@ -28,7 +28,7 @@ import { setTitle } from "../ui.js";
 
 const TILE_VITALS = ["hr", "spo2", "rr", "bp", "temp"];
 const MANUAL_STALE_S = 4.5 * 3600; // charted by hand: NEWS2's 4-6-hourly minimum observations
-const TILES_PER_FRAME = 12; // see flush(): measured by benchmarks/dashboard.py
+const TILES_PER_FRAME = 8; // see flush(): measured by benchmarks/dashboard.py
 const perf = (window.__medtwinPerf = window.__medtwinPerf || { updates: [], ticks: [] });
 
 /**
