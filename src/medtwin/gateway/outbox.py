@@ -139,6 +139,7 @@ class Outbox:
         self._q: deque[_Op] = deque()
         self._cv = threading.Condition()
         self._stop = False
+        self._refusing = False
         self.alarms: dict[str, bool] = {"outbox_high": False, "outbox_full": False}
         self.counters = {"stored": 0, "duplicates": 0, "confirmed": 0, "dead": 0, "refused": 0, "commits": 0}
         self._disk_free = shutil.disk_usage(self.path.parent).free
@@ -186,8 +187,8 @@ class Outbox:
                 self.alarms["outbox_high"] = False
                 changes.append(("outbox_high", False))
             full = self.alarms["outbox_full"]
-            is_full = self.counters["refused"] > 0 and ratio >= 0.99
-            if is_full != full and (is_full or ratio < self.warn_ratio):
+            is_full = self._refusing
+            if is_full != full:
                 self.alarms["outbox_full"] = is_full
                 changes.append(("outbox_full", is_full))
         for name, present in changes:
@@ -201,10 +202,10 @@ class Outbox:
         with self._lock:
             if need and (self.used + self.reserved + need > self.budget or not self._disk_ok(need)):
                 self.counters["refused"] += 1
-                full = True
+                full = self._refusing = True
             else:
                 self.reserved += need
-                full = False
+                full = self._refusing = False
         if full:
             self._check_alarms()
             raise OutboxFull(f"outbox at {self.ratio:.0%} of its {self.budget} byte budget")
