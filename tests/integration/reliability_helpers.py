@@ -201,7 +201,15 @@ class PgCluster:
 
     def init(self) -> PgCluster:
         self._run(
-            str(self.BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+            str(self.BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
         )
         conf = self.data / "postgresql.conf"
         extra = (
