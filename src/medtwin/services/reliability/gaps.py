@@ -11,7 +11,7 @@ each missing number is looked up in the store (another worker of a shared subscr
 one before a restart, may have committed it); what is still missing is persisted in
 ``sequence_gaps`` and announced as a technical alarm. A message that arrives later fills its
 gap; when a device has nothing missing any more the alarm is announced as no longer present.
-Watermarks (highest number per device) are persisted every ``flush_s``, so a gap across a
+Watermarks (highest number per device) are persisted every ``flush_s`` (10 s), so a gap across a
 restart of medtwin is also found.
 
 Event contract (one alarm per device, re-announced on every change)::
@@ -79,7 +79,7 @@ class GapService:
         grace_s: float = 30.0,
         max_gap: int = 10_000,
         tick_s: float = 0.5,
-        flush_s: float = 2.0,
+        flush_s: float = 10.0,
         verify_limit: int = 2_000,
     ) -> None:
         self.rt = runtime
