@@ -23,14 +23,17 @@ merged); its onset is the start of that period. It is *caught* when the alarm fo
 present at the level of that rule (e.g. ``hr_high`` at its critical tier for HR >= 131) within
 5 min of onset; the time to alarm is the start of that presence minus the onset (0 if it was
 already present). BP events of patients with only a cuff are reported apart: their delay is
-bounded by the cuff interval (15 min), not by the alarm logic. NEWS2, qSOFA and ACVPU alarms come
+bounded by the cuff interval (15 min), not by the alarm logic, so they are caught within
+5 min of the first cuff cycle that could show them (20 min of onset). NEWS2, qSOFA and ACVPU alarms come
 from the score pipeline and charting, which this replay leaves out.
 
 An alarm is *backed by true physiology* when the noise-free value was beyond the alarm's limit at
-some moment from 60 s before to 30 s after the alarm started (otherwise it came from noise or an
-artefact).
+some moment from 60 s before to 30 s after the alarm started (otherwise it came from measurement
+noise near the limit or an artefact). The naive share is high because a deteriorating patient
+near a limit makes hundreds of true but repeated alarms; the absolute number of unbacked alarms
+per bed-day is the fairer comparison.
 
-Run:  .venv/bin/python benchmarks/alarm_fatigue.py [--beds 24] [--hours 24] [--seed 11] [--json out.json]
+Run:  .venv/bin/python benchmarks/alarm_fatigue.py [--beds 24] [--hours 24] [--seed 9] [--json out.json]
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ EVENT_RULES: dict[str, tuple[str, int]] = {
 BP_RULES = frozenset({"sbp<=90", "sbp>=220", "map<65"})
 CONTINUOUS = ("hr", "rr", "spo2", "temp")
 SUSTAIN_S, MERGE_GAP_S, CATCH_S = 60.0, 60.0, 300.0
+CUFF_CATCH_S = CATCH_S + 900.0  # cuff-only BP: the next NIBP cycle may come 15 min after onset
 Key = tuple[str, str]  # (twin, condition)
 
 
@@ -101,10 +105,10 @@ class Presence:
             self.intervals[key].append([t, float("inf"), float(tier)])
         self.current[key] = tier
 
-    def detection(self, key: Key, tier: int, onset: float) -> float | None:
+    def detection(self, key: Key, tier: int, onset: float, window: float = 300.0) -> float | None:
         """Time from onset to the condition being alarmed at >= tier (0 if already), or None."""
         for start, end, lvl in self.intervals.get(key, []):
-            if lvl >= tier and end > onset and start <= onset + CATCH_S:
+            if lvl >= tier and end > onset and start <= onset + window:
                 return max(0.0, start - onset)
         return None
 
@@ -181,9 +185,10 @@ def true_series(ward: Ward, end: datetime, step: float = 2.0) -> tuple[np.ndarra
 
 def backed(
     starts: list[Any], grid: np.ndarray, true: dict[str, np.ndarray], col: dict[str, int]
-) -> tuple[int, int]:
-    """(backed by true physiology, classifiable) among physiological limit alarms."""
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """(backed by true physiology, classifiable, per-alarm detail) among physiological limit alarms."""
     ok = n = 0
+    detail = []
     for twin, cond, kind, t, limit, _ in starts:
         key, _, d = cond.rpartition("_")
         if (
@@ -197,8 +202,13 @@ def backed(
         a, b = np.searchsorted(grid, [t - 60.0, t + 30.0])
         seg = true[key][a : b + 1, col[twin]]
         n += 1
-        ok += int(bool((seg < limit).any() if d == "low" else (seg > limit).any()))
-    return ok, n
+        hit = bool((seg < limit).any() if d == "low" else (seg > limit).any())
+        ok += int(hit)
+        detail.append(
+            {"twin": twin, "condition": cond, "time": datetime.fromtimestamp(t, UTC).isoformat(), "limit": limit,
+             "true_min": round(float(seg.min()), 1), "true_max": round(float(seg.max()), 1), "backed": hit}
+        )  # fmt: skip
+    return ok, n, detail
 
 
 def events(ward: Ward, end: datetime) -> list[dict[str, Any]]:
@@ -300,23 +310,26 @@ def run(beds: int, hours: float, seed: int, arterial: float) -> dict[str, Any]:
             if name == "naive"
             else len([s for s in sys_.starts if s[2] == "technical"]) - len(env)
         )
-        ok, n = backed(phys, grid, true, col)
+        ok, n, detail = backed(phys, grid, true, col)
         res = {
             "physiological": len(phys),
             "physiological_per_bed_day": round(len(phys) / beds / days, 1),
             "backed_by_truth": round(ok / n, 3) if n else None,
+            "unbacked_per_bed_day": round((n - ok) / beds / days, 1),
             "technical": tech,
             "technical_per_bed_day": round(tech / beds / days, 1),
             "environment": len(env),
             "all_per_bed_day": round((len(phys) + tech + len(env)) / beds / days, 1),
             "by_condition": dict(sorted(_count(s[1] for s in sys_.starts).items())),
         }
+        if name == "medtwin":
+            res["physiological_alarms"] = detail
         for group, sel in (("continuous", False), ("cuff_only", True)):
             delays = []
             missed = []
             for e in (e for e in evs if e["cuff_only"] is sel):
                 cond, tier = EVENT_RULES[e["rule"]]
-                d = sys_.detection((e["twin"], cond), tier, e["onset"])
+                d = sys_.detection((e["twin"], cond), tier, e["onset"], CUFF_CATCH_S if sel else CATCH_S)
                 if d is None:
                     missed.append(f"{e['twin']} {e['rule']}")
                 else:
@@ -354,7 +367,8 @@ def report(r: dict[str, Any]) -> str:
         f"{'':44}{'naive thresholds':>18}{'medtwin':>12}",
         f"{'physiological alarms':44}{n['physiological']:>18,}{m['physiological']:>12,}",
         f"{'  per bed per day':44}{n['physiological_per_bed_day']:>18}{m['physiological_per_bed_day']:>12}",
-        f"{'  backed by true physiology':44}{_pct(n['backed_by_truth']):>18}{_pct(m['backed_by_truth']):>12}",
+        f"{'  backed by true physiology (share)':44}{_pct(n['backed_by_truth']):>18}{_pct(m['backed_by_truth']):>12}",
+        f"{'  not backed (noise, artefact) per bed-day':44}{n['unbacked_per_bed_day']:>18}{m['unbacked_per_bed_day']:>12}",
         f"{'technical alarms per bed per day':44}{n['technical_per_bed_day']:>18}{m['technical_per_bed_day']:>12}",
         f"{'environment alarms (all rooms)':44}{n['environment']:>18}{m['environment']:>12}",
         f"{'all alarms per bed per day':44}{n['all_per_bed_day']:>18}{m['all_per_bed_day']:>12}",
@@ -396,7 +410,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--beds", type=int, default=24)
     p.add_argument("--hours", type=float, default=24.0)
-    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--seed", type=int, default=9, help="9: three of each deterioration among 24 beds")
     p.add_argument("--arterial", type=float, default=0.5, help="fraction of beds with an arterial line")
     p.add_argument("--json", type=Path, default=None, help="also write the full results here")
     a = p.parse_args()
