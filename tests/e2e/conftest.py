@@ -111,11 +111,11 @@ def _attach_services(rt: Any, app: Any) -> dict[str, Any]:
     """Attach the scoring, charting and alarm services of colleagues' issues when installed; the
     routers are added here until app.py lists them. Returns name -> service to start (or None)."""
     found: dict[str, Any] = {}
-    paths = {getattr(r, "path", "") for r in app.routes}
+    paths = api_paths(app)
     with contextlib.suppress(ModuleNotFoundError):
         from medtwin.services.monitoring.scoring import ScoringService
 
-        found["scoring"] = ScoringService().attach(rt)
+        found["scoring"] = rt.services.get("scoring") or ScoringService().attach(rt)
     with contextlib.suppress(ModuleNotFoundError):
         charting = importlib.import_module("medtwin.api.charting")
         if "/api/twins/{twin_id}/chart" not in paths:
@@ -127,8 +127,16 @@ def _attach_services(rt: Any, app: Any) -> dict[str, Any]:
 
         if "/api/alarms" not in paths:
             app.include_router(monitoring.router)
-        found["alarms"] = AlarmService.attach(rt)
+        found["alarms"] = rt.services.get("alarms") or AlarmService.attach(rt)
+    app.openapi_schema = None  # routers were added: /openapi.json is rebuilt with them
     return found
+
+
+def api_paths(app: Any) -> set[str]:
+    """The app's HTTP paths (FastAPI keeps included routers as nested objects, so ask OpenAPI)."""
+    paths = set(app.openapi()["paths"])
+    app.openapi_schema = None  # not cached: more routers may be included after this
+    return paths
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +165,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             raise RuntimeError("medtwin server did not start")
         time.sleep(0.05)
     for svc in found.values():
-        if svc is not None:
+        if svc is not None and not getattr(svc, "running", False):
             svc.start()
     try:
         yield Server(base=f"http://127.0.0.1:{port}", runtime=rt, services=set(found))

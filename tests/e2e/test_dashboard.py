@@ -186,7 +186,9 @@ def test_charting_saves_to_the_trend_and_shows_inline_errors(page: Any, server: 
     expect(summary).to_have_text(re.compile(r"^1 saved"))
     expect(page.locator("#medications circle.dose")).to_have_count(1, timeout=5000)
     expect(page.locator("#medications summary")).to_have_text("List (1)")
-    page.screenshot(path=str(ARTIFACTS / "patient_after_charting.png"), full_page=True)
+    # a tall viewport rather than full_page, so the sticky top bar stays at the top of the picture
+    page.set_viewport_size({"width": 1400, "height": 2200})
+    page.screenshot(path=str(ARTIFACTS / "patient_after_charting.png"), animations="disabled")
 
 
 def test_hospital_map_shows_floors_rooms_and_occupancy(page: Any, server: Server) -> None:

@@ -83,16 +83,22 @@ async function route() {
     navigate(`#/${DEFAULT_PAGE}`);
     return;
   }
-  const feats = await features();
-  const needsLogin = !auth.signedIn() || (feats.login && !auth.token);
-  if (!page.public && needsLogin) {
+  const toLogin = () => {
     const back = location.hash && !location.hash.startsWith("#/login") ? location.hash : "";
     sessionStorage.setItem("medtwin.after-login", back);
-    if (id !== "login") {
-      location.replace("#/login");
-      return;
-    }
+    location.replace("#/login");
+  };
+  if (!page.public && !auth.signedIn()) {
+    toLogin();
+    return;
   }
+  // Which optional APIs exist (from /openapi.json, fetched once). Pages marked `parallel` get the
+  // promise and fetch their own data meanwhile (the ward's first load); the others get the result.
+  const featsPromise = features();
+  const feats = page.parallel ? null : await featsPromise;
+  featsPromise.then((f) => {
+    if (!page.public && f.login && !auth.token && token === navToken) toLogin(); // a server sign-in exists
+  });
   if (current?.instance?.unmount) {
     try {
       await current.instance.unmount();
@@ -114,7 +120,7 @@ async function route() {
   if (token !== navToken) return; // another navigation started meanwhile
   const root = h("div.page", { "data-page": id });
   main.replaceChildren(root);
-  const ctx = { page, query, features: feats, navigate };
+  const ctx = { page, query, features: feats, featuresPromise: featsPromise, navigate };
   try {
     const instance = await mod.mount(root, params, ctx);
     if (token !== navToken) {
@@ -205,10 +211,11 @@ async function refreshBadge() {
     el.hidden = true;
     return;
   }
+  el.hidden = false;
   try {
     const list = await api("/api/alarms", { query: { state: "active" } });
     const n = list.length;
-    el.hidden = n === 0;
+    el.classList.toggle("none", n === 0); // keeps its place: the top bar never changes height
     if (n) {
       const top = list.some((a) => a.priority === "high") ? "high" : list.some((a) => a.priority === "medium") ? "medium" : "low";
       el.dataset.priority = top;

@@ -1,9 +1,11 @@
 // The page registry. A page is a module exporting `mount(root, params, ctx)` which renders into
-// `root` and returns `{unmount()}` (optionally async). To add a page (treatment, imaging, ...),
+// `root` and returns `{unmount()}` (optionally async); `ctx.features` says which optional APIs the
+// server has (`parallel: true` pages get `ctx.featuresPromise` instead and await it alongside their
+// own first requests). To add a page (treatment, imaging, ...),
 // write js/pages/<id>.js and change its entry here: `soon: true` pages show a placeholder.
 
 export const PAGES = [
-  { id: "ward", label: "Ward", nav: true, load: () => import("./ward.js") },
+  { id: "ward", label: "Ward", nav: true, parallel: true, load: () => import("./ward.js") },
   { id: "alarms", label: "Alarms", nav: true, load: () => import("./alarms.js") },
   { id: "map", label: "Map", nav: true, load: () => import("./map.js") },
   { id: "treatment", label: "Treatment", nav: true, soon: true, load: () => import("./placeholder.js") },

@@ -28,7 +28,10 @@ import { setTitle } from "../ui.js";
 
 const TILE_VITALS = ["hr", "spo2", "rr", "bp", "temp"];
 const MANUAL_STALE_S = 4.5 * 3600; // charted by hand: NEWS2's 4-6-hourly minimum observations
-const TILES_PER_FRAME = 8; // see flush(): measured by benchmarks/dashboard.py
+// Tiles updated per animation frame (see flush()): 8 (benchmarks/dashboard.py measures it), fewer,
+// down to 3, on a machine whose frames overrun.
+const SLICE_MIN = 3;
+const SLICE_MAX = 8;
 const perf = (window.__medtwinPerf = window.__medtwinPerf || { updates: [], ticks: [] });
 
 /**
@@ -231,11 +234,13 @@ class Tile {
       setText(this.alarmPrio, "");
       setText(this.alarmMsg, "No alarm");
       setText(this.alarmState, "");
+      this.strip.removeAttribute("title");
       return;
     }
     const more = this.alarms.size > 1 ? ` (+${this.alarms.size - 1})` : "";
     setText(this.alarmPrio, top.priority.toUpperCase());
     setText(this.alarmMsg, (top.message || top.condition || "Alarm") + more);
+    this.strip.title = [...this.alarms.values()].map((x) => `${x.priority}: ${x.message || x.condition} (${x.state})`).join("\n");
     let st = top.state === "active" ? "" : top.state === "paused" && top.paused_until ? `paused to ${fmtTime(top.paused_until)}` : top.state;
     if (top.escalation_level > 0) st = `${st ? `${st} · ` : ""}esc. L${top.escalation_level}`;
     setText(this.alarmState, st);
@@ -248,16 +253,31 @@ class Tile {
   }
 }
 
+async function fetchSnapshot(wardId) {
+  return Promise.all([
+    api(`/api/places/${encodeURIComponent(wardId)}/patients`),
+    api(`/api/twins/${encodeURIComponent(wardId)}/children`),
+    fetchAlarms({ ward: wardId, state: "open" }).catch(() => null),
+  ]);
+}
+
 export async function mount(root, params, ctx) {
-  const feats = ctx.features;
-  const wards = await api("/api/twins", { query: { kind: "ward" } });
-  wards.sort((a, b) => naturalCompare(a.name || a.id, b.name || b.id));
+  // first load: the ward list, the feature list and (when the ward is known from the address) the
+  // ward's own data are fetched at the same time
   let stored = null;
   try {
     stored = localStorage.getItem("medtwin.ward");
   } catch {
     /* ignore */
   }
+  const guess = params[0] || stored;
+  const early = guess ? fetchSnapshot(guess) : null;
+  early?.catch(() => {});
+  const [feats, wards] = await Promise.all([
+    ctx.features ? Promise.resolve(ctx.features) : ctx.featuresPromise,
+    api("/api/twins", { query: { kind: "ward" } }),
+  ]);
+  wards.sort((a, b) => naturalCompare(a.name || a.id, b.name || b.id));
   const wardId = params[0] || (wards.some((w) => w.id === stored) ? stored : wards[0]?.id);
   if (!wardId) {
     root.append(h("h1", null, "Ward"), h("p.empty-note", null, "No wards are registered yet."));
@@ -277,7 +297,7 @@ export async function mount(root, params, ctx) {
   let order = [];
   const grid = h("ul.tiles", { "aria-label": `Beds in ${ward.name || ward.id}`, role: "list" });
   const announcer = h("div.visually-hidden", { "aria-live": "assertive", role: "status" });
-  const chips = h("div.summary-chips", { "aria-live": "off" });
+  const chips = h("div.summary-chips.ward-summary", { "aria-live": "off" });
   const banner = h("div");
 
   const wardSelect = h(
@@ -319,7 +339,6 @@ export async function mount(root, params, ctx) {
       "div.page-head",
       null,
       h("h1", null, ward.name || ward.id),
-      chips,
       h(
         "div.controls",
         null,
@@ -328,6 +347,7 @@ export async function mount(root, params, ctx) {
         h("label", { for: "stale-select", title: "Monitor numerics older than this are shown as stale" }, "Stale after", staleSelect),
       ),
     ),
+    chips,
     banner,
     grid,
     announcer,
@@ -366,12 +386,11 @@ export async function mount(root, params, ctx) {
     if (focused && grid.contains(focused)) focused.focus({ preventScroll: true });
   }
 
+  let firstSnapshot = guess === wardId ? early : null;
   async function load() {
-    const [patients, children, alarms] = await Promise.all([
-      api(`/api/places/${encodeURIComponent(wardId)}/patients`),
-      api(`/api/twins/${encodeURIComponent(wardId)}/children`),
-      fetchAlarms({ ward: wardId, state: "open" }, feats).catch(() => null),
-    ]);
+    const snap = firstSnapshot || fetchSnapshot(wardId);
+    firstSnapshot = null;
+    const [patients, children, alarms] = await snap;
     const beds = children.filter((t) => t.kind === "bed");
     beds.sort((a, b) => (a.attributes?.number ?? 1e9) - (b.attributes?.number ?? 1e9) || naturalCompare(a.name, b.name));
     const byBed = new Map();
@@ -448,27 +467,36 @@ export async function mount(root, params, ctx) {
   function schedule() {
     if (flushQueued) return;
     flushQueued = true;
-    if (document.hidden) setTimeout(flush, 1000);
+    if (document.hidden) setTimeout(() => flush(), 1000);
     else requestAnimationFrame(flush);
   }
   function scheduleLazy() {
-    if (lazyTimer === null && !flushQueued) lazyTimer = setTimeout(schedule, 1100);
+    if (lazyTimer === null && !flushQueued) lazyTimer = setTimeout(() => schedule(), 1100);
   }
-  function flush() {
+  let slice = SLICE_MAX;
+  let lastContinuation = 0; // when the previous slice of the same burst started
+  function flush(frameTime) {
     flushQueued = false;
     clearTimeout(lazyTimer);
     lazyTimer = null;
     const t0 = performance.now();
+    if (lastContinuation && typeof frameTime === "number") {
+      // consecutive frames of one burst: a gap of two vsyncs or more means the last one overran
+      const gap = frameTime - lastContinuation;
+      if (gap > 25) slice = Math.max(SLICE_MIN, slice - 2);
+      else if (gap < 20) slice = Math.min(SLICE_MAX, slice + 1);
+    }
+    lastContinuation = 0;
     // alarm states first and all at once: they are what a nurse must not miss
     const alarms = pending.alarms;
     pending.alarms = new Map();
     for (const a of alarms.values()) onAlarm(a);
-    // values and scores: at most TILES_PER_FRAME tiles per frame, so a whole ward changing at once
+    // values and scores: at most `slice` tiles per frame, so a whole ward changing at once
     // is drawn over a few consecutive frames (about 16 ms apart) and no frame overruns its budget
     const done = new Set();
     for (const [k, o] of pending.obs) {
       if (!done.has(o.twin)) {
-        if (done.size >= TILES_PER_FRAME) continue;
+        if (done.size >= slice) continue;
         done.add(o.twin);
       }
       pending.obs.delete(k);
@@ -476,14 +504,18 @@ export async function mount(root, params, ctx) {
     }
     for (const [twin, sc] of pending.scores) {
       if (!done.has(twin)) {
-        if (done.size >= TILES_PER_FRAME) continue;
+        if (done.size >= slice) continue;
         done.add(twin);
       }
       pending.scores.delete(twin);
       tiles.get(twin)?.setNews(sc.value, { band: sc.band, partial: sc.partial }, sc.t);
     }
     summarise();
-    if (pending.obs.size || pending.scores.size) schedule();
+    if (pending.obs.size || pending.scores.size) {
+      lastContinuation = typeof frameTime === "number" ? frameTime : 0;
+      schedule();
+    }
+    perf.slice = slice;
     pushPerf(perf.updates, performance.now() - t0);
   }
 
