@@ -48,6 +48,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,6 +135,15 @@ CORRECTION_EVENT = "observation_corrected"  # Generic type the charting service 
 
 # ---------------------------------------------------------------------------------- the service
 @dataclass(slots=True)
+class _Inflight:
+    future: Future[Any]
+    pending: list[ScoreOutcome]
+    previous: list[_Last | None]
+    now: datetime
+    context: Context
+
+
+@dataclass(slots=True)
 class _Last:
     key: str
     signature: tuple[Any, ...]
@@ -157,6 +167,7 @@ class ScoringService:
         self._dirty: dict[str, str | None] = {}
         self._due: dict[str, datetime] = {}  # patient -> when rate-limited work becomes due
         self._busy = False
+        self._inflight: _Inflight | None = None  # the round whose commit is awaited
         self._stop = False
         self._thread: threading.Thread | None = None
         self._unsubs: list[Callable[[], None]] = []
@@ -212,7 +223,7 @@ class ScoringService:
         """Block until nothing is pending (deferred work that is not yet due does not count)."""
         stop_at = time.monotonic() + timeout
         with self._cv:
-            while self._dirty or self._busy or self._ready_due():
+            while self._dirty or self._busy or self._inflight is not None or self._ready_due():
                 left = stop_at - time.monotonic()
                 if left <= 0:
                     return False
@@ -277,12 +288,12 @@ class ScoringService:
         while True:
             with self._cv:
                 ready: list[str] = []
-                while not self._dirty:
+                while not self._dirty and self._inflight is None:
                     ready = self._ready_due()
                     if ready or self._stop:
                         break
                     self._cv.wait(self.config.poll_s)
-                if not self._dirty and not ready and self._stop:
+                if not self._dirty and not ready and self._inflight is None and self._stop:
                     return
                 batch, self._dirty = self._dirty, {}
                 for p in ready:
@@ -290,7 +301,15 @@ class ScoringService:
                     self._due.pop(p, None)
                 self._busy = True
             try:
-                self.process(batch)
+                with self._proc_lock:
+                    pending, now = self._decide(batch, None) if batch else ([], self.rt.clock.now())
+                    # At most one commit in flight: this round was computed while the previous
+                    # round's scores were being committed; announce those, then submit these.
+                    if self._inflight is not None:
+                        inflight, self._inflight = self._inflight, None
+                        self._finish(inflight)
+                    if pending:
+                        self._inflight = self._submit(pending, now)
             except Exception:
                 self.errors += 1
                 log.exception("scoring round failed (%d patients)", len(batch))
@@ -309,15 +328,9 @@ class ScoringService:
         rate-limited or identical to an earlier one, with ``meta["trigger"]``."""
         if not isinstance(patients, Mapping):
             patients = dict.fromkeys(patients, trigger)
-        stored: list[Observation] = []
-        ids = list(patients)
-        n = max(1, self.config.batch_patients)
         with self._proc_lock:
-            self.rounds += 1
-            for i in range(0, len(ids), n):
-                chunk = ids[i : i + n]
-                stored.extend(self._process_chunk(chunk, {p: patients[p] or trigger for p in chunk}))
-        return stored
+            pending, now = self._decide(patients, trigger)
+            return self._finish(self._submit(pending, now)) if pending else []
 
     def _scale(self, patient: str) -> tuple[int, str | None] | None:
         """The NEWS2 scale of a patient twin (cached); None for a twin that is not a patient."""
@@ -332,87 +345,103 @@ class ScoringService:
             hit = self._scales[patient] = scale_of(twin)
         return hit
 
-    def _process_chunk(self, chunk: list[str], triggers: Mapping[str, str | None]) -> list[Observation]:
+    def _decide(
+        self, patients: Mapping[str, str | None], trigger: str | None
+    ) -> tuple[list[ScoreOutcome], datetime]:
+        """Compute the scores of these patients; return those to store now (the rest is deferred)."""
+        self.rounds += 1
         rt = self.rt
-        latest = latest_inputs(rt.store, chunk)
         now: datetime = rt.clock.now()
         interval = timedelta(seconds=self.config.min_interval_s)
         pending: list[ScoreOutcome] = []
-        for p in chunk:
-            state = latest.get(p)
-            if not state:
-                continue
-            patient_scale = self._scale(p)
-            if patient_scale is None:
-                continue
-            scale, note = patient_scale
-            try:
-                outcomes = compute_scores(
-                    p,
-                    state,
-                    now=now,
-                    config=self.config,
-                    scale=scale,
-                    scale_note=note,
-                    trigger=triggers.get(p),
-                )
-            except ValidationError:
-                self.errors += 1
-                log.warning("a patient's scores could not be computed (invalid input)")
-                continue
-            self.computed += len(outcomes)
-            for oc in outcomes:
-                last = self._last.get((p, oc.score))
-                if last is not None and last.key == oc.key:
+        ids = list(patients)
+        n = max(1, self.config.batch_patients)
+        for i in range(0, len(ids), n):
+            chunk = ids[i : i + n]
+            latest = latest_inputs(rt.store, chunk)
+            for p in chunk:
+                state = latest.get(p)
+                if not state:
                     continue
-                if (
-                    last is None
-                    or triggers.get(p)
-                    or last.signature != oc.signature
-                    or now - last.stored_at >= interval
-                ):
-                    pending.append(oc)
-                else:
-                    due = last.stored_at + interval
-                    with self._cv:
-                        if p not in self._due or self._due[p] > due:
-                            self._due[p] = due
-        if not pending:
-            return []
-        return self._store(pending, now)
+                patient_scale = self._scale(p)
+                if patient_scale is None:
+                    continue
+                scale, note = patient_scale
+                why = patients[p] or trigger
+                try:
+                    outcomes = compute_scores(
+                        p, state, now=now, config=self.config, scale=scale, scale_note=note, trigger=why
+                    )
+                except ValidationError:
+                    self.errors += 1
+                    log.warning("a patient's scores could not be computed (invalid input)")
+                    continue
+                self.computed += len(outcomes)
+                for oc in outcomes:
+                    last = self._last.get((p, oc.score))
+                    if last is not None and last.key == oc.key:
+                        continue
+                    if (
+                        last is None
+                        or why
+                        or last.signature != oc.signature
+                        or now - last.stored_at >= interval
+                    ):
+                        pending.append(oc)
+                    else:
+                        due = last.stored_at + interval
+                        with self._cv:
+                            if p not in self._due or self._due[p] > due:
+                                self._due[p] = due
+        return pending, now
 
-    def _store(self, pending: list[ScoreOutcome], now: datetime) -> list[Observation]:
-        rt = self.rt
+    def _submit(self, pending: list[ScoreOutcome], now: datetime) -> _Inflight:
+        """Hand the scores to the writer. The in-memory last score is updated at once (so the next
+        round's rate limit sees it) and put back if the commit fails."""
+        previous: list[_Last | None] = []
+        for oc in pending:
+            k = (oc.observation.twin_id, oc.score)
+            previous.append(self._last.get(k))
+            self._last[k] = _Last(oc.key, oc.signature, oc.band, now)
         ctx = Context(actor=ACTOR)
-        fut = rt.writer.submit([oc.observation for oc in pending], context=ctx)
+        fut = self.rt.writer.submit([oc.observation for oc in pending], context=ctx)
+        return _Inflight(fut, pending, previous, now, ctx)
+
+    def _finish(self, inf: _Inflight) -> list[Observation]:
+        """Wait for the commit, then announce each newly stored score on the bus."""
         try:
-            ack = fut.result(self.config.commit_timeout_s)
+            ack = inf.future.result(self.config.commit_timeout_s)
         except Exception:
             self.errors += 1
-            log.warning("storing %d scores failed; they will be recomputed", len(pending))
-            self._mark({oc.observation.twin_id for oc in pending})
+            log.warning("storing %d scores failed; they will be recomputed", len(inf.pending))
+            for oc, prev in zip(inf.pending, inf.previous, strict=True):
+                k = (oc.observation.twin_id, oc.score)
+                cur = self._last.get(k)
+                if cur is not None and cur.key == oc.key:
+                    if prev is None:
+                        self._last.pop(k, None)
+                    else:
+                        self._last[k] = prev
+            self._mark({oc.observation.twin_id for oc in inf.pending})
             return []
         accepted = {o.source_id: o for o in ack.accepted}
         events: list[Generic] = []
-        for oc in pending:
-            p = oc.observation.twin_id
-            previous = self._last.get((p, oc.score))
-            self._last[(p, oc.score)] = _Last(oc.key, oc.signature, oc.band, now)
+        for oc, prev in zip(inf.pending, inf.previous, strict=True):
             stored = accepted.get(oc.key)
             if stored is None:  # already in the store (same inputs computed before a restart)
                 continue
             meta = stored.meta or {}
             events.append(
                 Generic(
-                    time=now,
-                    context=ctx.child(),
+                    time=inf.now,
+                    context=inf.context,
                     type="score",
                     data={
-                        "twin": p,
+                        "twin": stored.twin_id,
                         "score": oc.score,
                         "value": oc.value,
                         "band": oc.band,
-                        "previous_band": previous.band if previous else None,
+                        "previous_band": prev.band if prev else None,
                         "partial": meta.get("partial", False),
                         "missing": meta.get("missing", []),
                         "stale": meta.get("stale", []),
@@ -427,7 +456,7 @@ class ScoringService:
         self.stored += len(accepted)
         for ev in events:
             with contextlib.suppress(Exception):
-                rt.bus.publish(ev)
+                self.rt.bus.publish(ev)
         return list(accepted.values())
 
     def last_scores(self, patient: str) -> dict[str, str]:
