@@ -59,6 +59,10 @@ class Settings:
         if cfg_path:
             with open(cfg_path, "rb") as f:
                 values.update(tomllib.load(f).get("medtwin", {}))
+        known = {f_.name for f_ in fields(cls)}
+        # Sub-tables such as [medtwin.alarms] or [medtwin.scoring] configure services (Settings.extra).
+        for k in [k for k, v in values.items() if k not in known and isinstance(v, dict | list)]:
+            s.extra[k] = values.pop(k)
         for f_ in fields(cls):
             env = os.environ.get("MEDTWIN_" + f_.name.upper())
             if env is not None:

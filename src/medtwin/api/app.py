@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medtwin import __version__
-from medtwin.api import ingest_http, live, problems, twins
+from medtwin.api import charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
 from medtwin.api.limits import BodyLimitMiddleware
 from medtwin.core.errors import MedtwinError
 from medtwin.runtime import Runtime
@@ -68,7 +68,8 @@ def create_app(
     app.include_router(twins.router)
     app.include_router(ingest_http.router)
     app.include_router(live.router)
-    _optional_routers(app)
+    for router in (fhir.router, monitoring.router, charting.router, metrics.router):
+        app.include_router(router)
     _static_mount(app)
 
     @app.get("/", include_in_schema=False, response_model=None)
@@ -96,20 +97,6 @@ def create_app(
         return JSONResponse(body, status_code=200 if ok and db_ok else 503)
 
     return app
-
-
-def _optional_routers(app: FastAPI) -> None:
-    """Routers of capabilities that may not be installed in this build."""
-    import importlib
-
-    for mod in ("medtwin.api.fhir",):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        app.include_router(m.router)
 
 
 def _static_mount(app: FastAPI) -> None:

@@ -75,9 +75,12 @@ class LiveHub:
             msg = {"type": event.type, "data": event.data}
         else:
             return
-        twin = msg.get("data", {}).get("twin") if isinstance(msg.get("data"), dict) else None
+        data = msg.get("data") if isinstance(msg.get("data"), dict) else {}
+        twin, ward = data.get("twin"), data.get("ward")
         for s in self.subs:
-            if twin is not None and s.patients is not None and twin not in s.patients:
+            # a room's environment alarm is not about a patient: it carries the ward it belongs to
+            in_ward = ward is not None and s.scope == f"ward:{ward}"
+            if twin is not None and s.patients is not None and twin not in s.patients and not in_ward:
                 continue
             if len(s.pending_events) >= MAX_EVENTS:
                 s.pending_events.pop(0)

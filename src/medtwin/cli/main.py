@@ -228,16 +228,15 @@ def worker(
 
 
 def _register_subapps() -> None:
-    import importlib
+    from medtwin.cli.alarms import alarms_app
+    from medtwin.cli.gateway import gateway_app
+    from medtwin.cli.ops import ops_commands
+    from medtwin.cli.score import score_app
 
-    for mod, attr, name in (("medtwin.cli.score", "score_app", "score"),):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        app.add_typer(getattr(m, attr), name=name)
+    app.add_typer(score_app, name="score")
+    app.add_typer(alarms_app, name="alarms")
+    app.add_typer(gateway_app, name="gateway")
+    ops_commands(app)
 
 
 _register_subapps()

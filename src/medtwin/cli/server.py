@@ -81,8 +81,18 @@ async def start_retention(rt: Runtime, loop: asyncio.AbstractEventLoop) -> None:
     rt.add_stopper(task.cancel)
 
 
+def start_background_services(rt: Runtime, _loop: asyncio.AbstractEventLoop) -> None:
+    from medtwin.api.metrics import start_metrics
+    from medtwin.services.wiring import start_services
+
+    start_metrics(rt)
+    start_services(rt)
+
+
 def run_app(rt: Runtime, hooks: list[StartHook], host: str, port: int) -> None:
-    app = create_app(rt, on_start=[start_mqtt, start_mllp, start_retention, *hooks])
+    app = create_app(
+        rt, on_start=[start_background_services, start_mqtt, start_mllp, start_retention, *hooks]
+    )
     log.info("medtwin on http://%s:%s (database %s)", host, port, rt.store.dialect)
     uvicorn.run(app, host=host, port=port, log_level="info", ws_ping_interval=20)
 

@@ -100,7 +100,7 @@ LAYOUT = (
     ("MED", "Acute Medical Ward", "F1", 4, 4),
 )
 # Deteriorations shown by the demo: (bed index, scenario name)
-DETERIORATING = {1: "sepsis", 10: "haemorrhage", 18: "respiratory_failure"}
+DETERIORATING = {1: "sepsis", 5: "haemorrhage", 10: "haemorrhage", 18: "respiratory_failure"}
 
 
 def seed(registry: Registry, *, seed_value: int = 7) -> DemoHospital:

@@ -43,8 +43,46 @@ from medtwin.runtime import Runtime
 
 log = logging.getLogger("medtwin.demo")
 
-# Deterioration onsets relative to "now" (negative: already under way when the demo starts).
-ONSETS_H = {"sepsis": -3.0, "haemorrhage": -0.5, "respiratory_failure": -1.5}
+# Deteriorations by bed number: (onset in hours relative to the demo's start, course in hours or
+# None for the simulator's default). Negative onsets are already under way at start; bed 5 starts
+# bleeding three minutes in, so a viewer sees an alarm raised, escalated and answered.
+COURSES = {1: (-5.0, None), 5: (0.05, 0.75), 10: (-0.4, None), 18: (-2.5, None)}
+
+
+class NurseRounds:
+    """Charted observations a monitor cannot make: air or supplemental oxygen, every 4 hours (the
+    NEWS2 'air or oxygen?' parameter). The respiratory-failure patient is put on oxygen once the
+    deterioration is under way."""
+
+    kind = "obs"
+
+    def __init__(
+        self,
+        device_id: str,
+        patient_id: str,
+        start: datetime,
+        oxygen_from: datetime | None,
+        interval_s: float = 4 * 3600.0,
+    ) -> None:
+        self.device_id, self.patient_id, self.start = device_id, patient_id, start
+        self.oxygen_from, self.interval_s = oxygen_from, interval_s
+        self._next = start.timestamp()
+
+    def step(self, t: datetime) -> list[dict[str, Any]]:
+        ts = t.timestamp()
+        if ts < self._next:
+            return []
+        while self._next <= ts:
+            self._next += self.interval_s
+        o2 = "oxygen" if self.oxygen_from is not None and t >= self.oxygen_from else "air"
+        when = t.isoformat().replace("+00:00", "Z")
+        return [{"code": "o2_device", "value": o2, "time": when, "method": "manual"}]
+
+    def next_due(self) -> float:
+        return self._next
+
+    def ground_truth(self, end: datetime) -> dict[str, Any]:
+        return {"device": self.device_id, "kind": "nurse_rounds"}
 
 
 def build_ward(h: DemoHospital, start: datetime, now: datetime) -> Ward:
@@ -54,8 +92,11 @@ def build_ward(h: DemoHospital, start: datetime, now: datetime) -> Ward:
             scen = Scenario.stable()
             orders = [paracetamol(3600.0 * (i % 6))] if i % 3 == 0 else []
         else:
-            onset = (now + timedelta(hours=ONSETS_H[b.scenario]) - start).total_seconds()
-            scen = getattr(Scenario, b.scenario)(onset_s=max(60.0, onset), severity=0.9)
+            onset_h, course_h = COURSES[i + 1]
+            onset = (now + timedelta(hours=onset_h) - start).total_seconds()
+            scen = getattr(Scenario, b.scenario)(
+                onset_s=max(60.0, onset), severity=0.9, duration_s=(course_h or 0.0) * 3600.0
+            )
             orders = [piperacillin_tazobactam(onset + 5400.0)] if b.scenario == "sepsis" else []
             if b.scenario == "haemorrhage":
                 orders = [tranexamic_acid(onset + 1800.0)]
@@ -63,6 +104,10 @@ def build_ward(h: DemoHospital, start: datetime, now: datetime) -> Ward:
             BedsideMonitor(b.monitor, patient_seed=1000 + i, scenario=scen, start=start, patient_id=b.patient)
         )
         devices.append(ActivitySensor(f"ACT-{i + 1:03d}", seed=2000 + i, start=start, patient_id=b.patient))
+        oxygen_from = None
+        if b.scenario == "respiratory_failure":
+            oxygen_from = now + timedelta(hours=COURSES[i + 1][0] + 1.0)
+        devices.append(NurseRounds(f"ROUNDS-{i + 1:03d}", b.patient, start, oxygen_from))
         if orders:
             devices.append(
                 MedicationRecorder(f"EMAR-{i + 1:03d}", b.patient, seed=3000 + i, start=start, orders=orders)

@@ -1,0 +1,22 @@
+"""Start the platform's background services on a runtime: live scores, activity/sleep
+derivation, the alarm engine and sequence-gap detection. ``medtwin serve`` and ``medtwin demo``
+call :func:`start_services`; tests attach only what they exercise."""
+
+from __future__ import annotations
+
+from medtwin.runtime import Runtime
+
+
+def start_services(rt: Runtime, *, monitoring: bool = True, reliability: bool = True) -> None:
+    if reliability:
+        from medtwin.services.reliability.gaps import GapService
+
+        GapService.attach(rt).start()
+    if monitoring:
+        from medtwin.services.monitoring.activity import ActivityService
+        from medtwin.services.monitoring.alarms.service import AlarmService
+        from medtwin.services.monitoring.scoring import ScoringService
+
+        AlarmService.attach(rt).start()
+        ScoringService().attach(rt).start()
+        ActivityService().attach(rt).start()
