@@ -10,7 +10,6 @@ saved under ``test-artifacts/`` (gitignored) at the repository root.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import json
 import os
@@ -108,28 +107,16 @@ class Server:
 
 
 def _attach_services(rt: Any, app: Any) -> dict[str, Any]:
-    """Attach the scoring, charting and alarm services of colleagues' issues when installed; the
-    routers are added here until app.py lists them. Returns name -> service to start (or None)."""
-    found: dict[str, Any] = {}
-    paths = api_paths(app)
-    with contextlib.suppress(ModuleNotFoundError):
-        from medtwin.services.monitoring.scoring import ScoringService
+    """Attach the scoring and alarm services (the routers are part of the app). Returns name ->
+    service to start."""
+    from medtwin.services.monitoring.alarms.service import AlarmService
+    from medtwin.services.monitoring.scoring import ScoringService
 
-        found["scoring"] = rt.services.get("scoring") or ScoringService().attach(rt)
-    with contextlib.suppress(ModuleNotFoundError):
-        charting = importlib.import_module("medtwin.api.charting")
-        if "/api/twins/{twin_id}/chart" not in paths:
-            app.include_router(charting.router)
-        found["charting"] = None
-    with contextlib.suppress(ModuleNotFoundError):
-        monitoring = importlib.import_module("medtwin.api.monitoring")
-        from medtwin.services.monitoring.alarms.service import AlarmService
-
-        if "/api/alarms" not in paths:
-            app.include_router(monitoring.router)
-        found["alarms"] = rt.services.get("alarms") or AlarmService.attach(rt)
-    app.openapi_schema = None  # routers were added: /openapi.json is rebuilt with them
-    return found
+    return {
+        "scoring": rt.services.get("scoring") or ScoringService().attach(rt),
+        "charting": None,
+        "alarms": rt.services.get("alarms") or AlarmService.attach(rt),
+    }
 
 
 def api_paths(app: Any) -> set[str]:

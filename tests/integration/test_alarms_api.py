@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from medtwin.api import monitoring
 from medtwin.api.app import create_app
 from medtwin.config import Settings
 from medtwin.demo.hospital import seed
@@ -21,10 +20,7 @@ from medtwin.services.monitoring.alarms.service import AlarmService, start_alarm
 
 
 def _app(rt: Runtime, hooks: list[Any]) -> FastAPI:
-    app = create_app(rt, on_start=hooks)
-    if not any(getattr(r, "path", "") == "/api/alarms" for r in app.routes):
-        app.include_router(monitoring.router)  # until app.py lists medtwin.api.monitoring
-    return app
+    return create_app(rt, on_start=hooks)
 
 
 @pytest.fixture

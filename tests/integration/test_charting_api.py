@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from medtwin.api import charting
 from medtwin.api.app import create_app
 from medtwin.config import Settings
 from medtwin.demo.hospital import seed
@@ -31,10 +30,7 @@ def rt(tmp_path: Path) -> Runtime:
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[TestClient]:
-    app = create_app(rt)
-    if not any(getattr(x, "path", "") == "/api/twins/{twin_id}/chart" for x in app.routes):
-        app.include_router(charting.router)  # until app.py lists medtwin.api.charting
-    with TestClient(app) as c:
+    with TestClient(create_app(rt)) as c:
         yield c
 
 
@@ -324,8 +320,6 @@ def test_start_hooks_wire_the_services(tmp_path: Path) -> None:
     rt = Runtime(Settings.load(db=str(tmp_path / "hooks.db"), mqtt_enabled=False))
     seed(rt.registry)
     app = create_app(rt, on_start=[start_scoring, start_activity])
-    if not any(getattr(x, "path", "") == "/api/twins/{twin_id}/chart" for x in app.routes):
-        app.include_router(charting.router)
     with TestClient(app) as c:
         assert isinstance(rt.services["scoring"], ScoringService)
         assert isinstance(rt.services["activity"], ActivityService)
