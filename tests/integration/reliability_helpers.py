@@ -65,6 +65,10 @@ class Hospital:
         )  # fmt: skip
         self.rt.services["mqtt"] = self.mqtt
         self.mqtt.start()
+        # subscribed before anyone publishes: a broker drops messages for topics nobody subscribed to
+        if not self.mqtt.wait_connected(15):
+            raise RuntimeError("hospital MQTT ingest did not connect")
+        time.sleep(0.3)  # the SUBACK
 
     def count(self) -> int:
         return self.rt.store.count_observations()

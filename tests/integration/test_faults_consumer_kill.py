@@ -74,6 +74,7 @@ def test_consumer_kill_9_at_a_random_moment_loses_and_duplicates_nothing(
     prefix, client_id = f"kill{run}-{uuid.uuid4().hex[:6]}", f"w-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "worker.log"
     worker = _worker(db, broker.port, prefix, client_id, log)
+    time.sleep(0.3)  # its SUBSCRIBE is processed before we publish (the session is new)
     acks: list[dict[str, Any]] = []
     pub = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id="p-" + uuid.uuid4().hex[:8], protocol=mqtt.MQTTv5

@@ -3,7 +3,7 @@ the gateway itself is killed with SIGKILL and restarted during the outage, then 
 
 20 devices publish 10 messages/s of 5 readings each to the ward's local broker for 10 s; the
 ``medtwin gateway`` process forwards to the hospital broker through a TCP proxy that the test
-cuts at 1.5 s and restores at 7 s. The outbox budget is small, so the outage fills it past 80 %
+cuts at 1.5 s and restores at 7 s. The outbox budget is small (0.3 MiB), so the outage fills it past 80 %
 (alarm) and to 100 % (refusal: local messages wait unacknowledged in the local broker). Pass: every
 reading stored once at the hospital, per-device sequences without gaps, the alarm logged.
 """
@@ -56,7 +56,7 @@ def _gateway(tmp_path: Path, local: int, proxy: int, http: int) -> object:
             "--http-port",
             str(http),
             "--budget-mb",
-            "0.5",
+            "0.3",
             "--ack-timeout",
             "2",
         ],
