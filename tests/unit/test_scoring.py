@@ -20,6 +20,7 @@ import pytest
 from medtwin.config import Settings
 from medtwin.core.clock import ManualClock
 from medtwin.core.codes import BY_KEY
+from medtwin.core.errors import ValidationError
 from medtwin.core.events import Generic
 from medtwin.core.model import Method, Observation, ObsStatus, Twin, TwinKind
 from medtwin.ingest.pipeline import ReadingBatch
@@ -321,6 +322,11 @@ def test_config_validation_and_from_mapping() -> None:
     assert c.max_age_s["hr"] == 300 and c.max_age_s["rr"] == 12 * 3600 and c.scores == ("news2",)
     with pytest.raises(Exception, match="unknown score"):
         ScoringConfig(scores=("pews",))
+    with pytest.raises(ValidationError) as e:
+        ScoringConfig.from_mapping({"min_intervall_s": 3})
+    assert e.value.field == "scoring.min_intervall_s"
+    m = ScoringConfig.from_mapping({"mews_boundaries": {"hr_3_from": 131}, "device_max_age_s": 300})
+    assert m.mews_boundaries.hr_3_from == 131 and m.device_max_age_s == 300
 
 
 _ids = [1000]

@@ -50,7 +50,7 @@ import time
 from bisect import insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -113,10 +113,18 @@ class ActivityConfig:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> ActivityConfig:
+        """Defaults overlaid with a mapping (a ``[medtwin.activity]`` TOML table); unknown keys are refused."""
         raw = dict(raw or {})
-        if "weights" in raw:
-            raw["weights"] = {int(k): float(v) for k, v in dict(raw["weights"]).items()}
-        return cls(**raw)
+        known = {f.name for f in fields(cls)}
+        for k in raw:
+            if k not in known:
+                raise ValidationError(f"unknown activity setting {k!r}", field=f"activity.{k}")
+        try:
+            if "weights" in raw:
+                raw["weights"] = {int(k): float(v) for k, v in dict(raw["weights"]).items()}
+            return cls(**raw)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"invalid activity settings: {exc}", field="activity") from exc
 
 
 # ---------------------------------------------------------------------------------- pure scoring

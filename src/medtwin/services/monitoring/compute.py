@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -104,12 +104,22 @@ class ScoringConfig:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> ScoringConfig:
+        """Defaults overlaid with a mapping (a ``[medtwin.scoring]`` TOML table); unknown keys are refused."""
         raw = dict(raw or {})
-        ages = dict(DEFAULT_MAX_AGE_S)
-        ages.update({str(k): float(v) for k, v in dict(raw.pop("max_age_s", {}) or {}).items()})
-        if "scores" in raw:
-            raw["scores"] = tuple(raw["scores"])
-        return cls(max_age_s=ages, **raw)
+        known = {f.name for f in fields(cls)}
+        for k in raw:
+            if k not in known:
+                raise ValidationError(f"unknown scoring setting {k!r}", field=f"scoring.{k}")
+        try:
+            ages = dict(DEFAULT_MAX_AGE_S)
+            ages.update({str(k): float(v) for k, v in dict(raw.pop("max_age_s", {}) or {}).items()})
+            if "scores" in raw:
+                raw["scores"] = tuple(raw["scores"])
+            if isinstance(raw.get("mews_boundaries"), Mapping):
+                raw["mews_boundaries"] = MewsBoundaries(**raw["mews_boundaries"])
+            return cls(max_age_s=ages, **raw)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"invalid scoring settings: {exc}", field="scoring") from exc
 
 
 @dataclass(frozen=True, slots=True)
