@@ -93,7 +93,7 @@ def build_ward(h: DemoHospital, start: datetime, now: datetime) -> Ward:
             orders = [paracetamol(3600.0 * (i % 6))] if i % 3 == 0 else []
         else:
             onset_h, course_h = COURSES[i + 1]
-            onset = (now + timedelta(hours=onset_h) - start).total_seconds()
+            onset = max(60.0, (now + timedelta(hours=onset_h) - start).total_seconds())
             scen = getattr(Scenario, b.scenario)(
                 onset_s=max(60.0, onset), severity=0.9, duration_s=(course_h or 0.0) * 3600.0
             )
