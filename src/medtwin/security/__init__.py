@@ -1,0 +1,1 @@
+"""Security: authentication, access policy, encryption at rest, tamper-evident audit, de-identification."""
