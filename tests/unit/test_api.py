@@ -126,3 +126,13 @@ def test_health(client: TestClient) -> None:
     assert client.get("/readyz").json()["status"] == "ready"
     assert client.get("/").status_code == 200
     assert "paths" in client.get("/openapi.json").json()
+
+
+def test_rooms_hold_environment_readings_only(client: TestClient) -> None:
+    r = client.post("/api/ingest", json={"device": "ENV-ICU-R01", "seq": 1, "readings": [
+        _reading("room_temp", 22.5), _reading("hr", 80)], "medications": [
+        {"drug": "paracetamol", "dose": 1000, "unit": "mg", "route": "oral"}]}).json()
+    assert r["accepted"] == 1
+    assert [(x["index"], x["field"]) for x in r["rejected"]] == [(1, "code"), (2, "patient")]
+    state = client.get("/api/twins/ICU-R01/state").json()["latest"]
+    assert list(state) == ["60832-3"]

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from medtwin.core.clock import Clock, WallClock
+from medtwin.core.codes import BY_REF
 from medtwin.core.errors import MedtwinError, ValidationError
 from medtwin.core.events import Context
 from medtwin.core.ids import valid_id
@@ -31,6 +32,8 @@ from medtwin.store.writer import Ack, BatchWriter
 log = logging.getLogger(__name__)
 # Twins readings may be about: patients, and places monitored by environment sensors.
 SUBJECT_KINDS = frozenset({TwinKind.PATIENT, TwinKind.ROOM, TwinKind.HOME, TwinKind.WARD})
+# What a place (room, home, ward) may hold: environment readings and its sensors' device status.
+PLACE_CATEGORIES = frozenset({"environment", "device"})
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Ingestor:
         self.max_future = timedelta(seconds=max_future_s)
         self._lock = threading.Lock()
         self._patients: set[str] = set()
+        self._places: set[str] = set()
         self._device_patient: dict[str, str] = {}
         # How auto-registered patients are created; the Runtime points this at the Registry so the
         # change is announced on the bus like any other.
@@ -97,10 +101,13 @@ class Ingestor:
 
         Subjects are patients, and places a device can monitor (rooms, homes, wards: environment
         sensors report about the room, not about a patient)."""
-        patients = {t.id for t in self.store.list_twins() if t.kind in SUBJECT_KINDS and t.active}
+        twins = [t for t in self.store.list_twins() if t.kind in SUBJECT_KINDS and t.active]
+        patients = {t.id for t in twins}
+        places = {t.id for t in twins if t.kind is not TwinKind.PATIENT}
         links = {r.src: r.dst for r in self.store.relationships(type_=RelType.MONITORS)}
         with self._lock:
             self._patients = patients
+            self._places = places
             self._device_patient = links
 
     def is_subject(self, twin_id: str) -> bool:
@@ -112,6 +119,8 @@ class Ingestor:
         if t is not None and t.kind in SUBJECT_KINDS and t.active:
             with self._lock:
                 self._patients.add(twin_id)
+                if t.kind is not TwinKind.PATIENT:
+                    self._places.add(twin_id)
             return True
         return False
 
@@ -145,7 +154,9 @@ class Ingestor:
         if self.auto_register:
             existing = self.store.get_twin(subject)
             if existing is not None:  # never turn a bed into a patient, nor revive an inactive one
-                what = "inactive" if existing.kind is TwinKind.PATIENT else f"a {existing.kind}, not a patient"
+                what = (
+                    "inactive" if existing.kind is TwinKind.PATIENT else f"a {existing.kind}, not a patient"
+                )
                 return None, reject(None, "patient", f"twin {subject!r} is {what}")
             self.register(Twin(id=subject, kind=TwinKind.PATIENT, attributes={"auto_registered": True}))
             with self._lock:
@@ -174,6 +185,7 @@ class Ingestor:
         if err is not None:
             return [], [], [dict(err, index=batch.index_offset + i) for i in range(max(n, 1))]
         assert subject is not None
+        place = subject in self._places
         obs: list[Observation] = []
         latest_allowed = received + self.max_future
         for i, raw in enumerate(batch.readings):
@@ -181,22 +193,28 @@ class Ingestor:
             try:
                 rid = raw.get("id") if isinstance(raw, Mapping) else None
                 source_id = str(rid) if rid is not None and rid != "" else f"{batch.msg_id}/{i}"
-                obs.append(
-                    build_observation(
-                        raw,
-                        twin_id=subject,
-                        source=batch.source,
-                        source_id=source_id,
-                        received=received,
-                        default_method=batch.method,
-                        latest_allowed=latest_allowed,
-                    )
+                o = build_observation(
+                    raw,
+                    twin_id=subject,
+                    source=batch.source,
+                    source_id=source_id,
+                    received=received,
+                    default_method=batch.method,
+                    latest_allowed=latest_allowed,
                 )
+                if place and BY_REF[o.code].category not in PLACE_CATEGORIES:
+                    raise ValidationError(
+                        f"{subject!r} is a place: only environment readings belong to it", field="code"
+                    )
+                obs.append(o)
             except MedtwinError as exc:
                 rejects.append(reject(idx, exc.field, exc.reason))
         meds: list[MedicationAdministration] = []
         for j, raw in enumerate(batch.medications):
             idx = batch.index_offset + len(batch.readings) + j
+            if place:
+                rejects.append(reject(idx, "patient", f"{subject!r} is a place, not a patient"))
+                continue
             try:
                 meds.append(
                     build_medication(

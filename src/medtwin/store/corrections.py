@@ -117,7 +117,7 @@ def _correct(
     new_value: tuple[float | None, str | None, str] | None,
 ) -> tuple[Observation, Observation | None, Correction]:
     now_us = to_us(now)
-    with store._write_lock, store.engine.begin() as c:  # the writer thread takes the same lock
+    with store.transaction() as c:  # the writer thread takes the same lock
         row = c.execute(text(f"SELECT {OBS_SELECT} FROM observations WHERE id = :i"), {"i": obs_id}).first()
         if row is None:
             raise NotFoundError(f"no observation {obs_id}", field="obs_id")

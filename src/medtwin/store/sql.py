@@ -13,7 +13,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -186,7 +186,7 @@ class SqlStore:
     # ---------------------------------------------------------------- schema
     def migrate(self) -> list[int]:
         try:
-            with self.engine.begin() as c:
+            with self.transaction() as c:
                 if self.dialect == "postgresql":
                     c.execute(text("SELECT pg_advisory_xact_lock(727274)"))
                 c.exec_driver_sql(
@@ -217,6 +217,14 @@ class SqlStore:
                 self._writer = None
         self.engine.dispose()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction for anything besides the observation hot path (twins, alarms,
+        corrections...). It takes the store's write lock, so writers in this process queue here
+        rather than in SQLite's busy handler, whose sleeps would stall the ingest writer."""
+        with self._write_lock, self.engine.begin() as c:
+            yield c
+
     # ---------------------------------------------------------------- twins
     def put_twin(self, twin: Twin) -> Twin | None:
         """Create or replace a twin; returns the previous version (None when new)."""
@@ -231,7 +239,7 @@ class SqlStore:
             "active": int(twin.active),
             "now": now,
         }
-        with self.engine.begin() as c:
+        with self.transaction() as c:
             c.execute(
                 text(
                     "INSERT INTO twins (id, kind, name, attributes, identity, active, created_us, updated_us) "
@@ -279,7 +287,7 @@ class SqlStore:
             return {r[0] for r in c.execute(text("SELECT id FROM twins"))}
 
     def delete_twin(self, twin_id: str) -> None:
-        with self.engine.begin() as c:
+        with self.transaction() as c:
             c.execute(text("DELETE FROM relationships WHERE src = :id OR dst = :id"), {"id": twin_id})
             c.execute(text("UPDATE twins SET active = 0 WHERE id = :id"), {"id": twin_id})
 
@@ -287,7 +295,7 @@ class SqlStore:
     def relate(self, rel: Relationship, *, exclusive: bool = False) -> None:
         """Add an edge. ``exclusive`` first removes the source's other edges of the same type
         (a patient is located in one bed at a time)."""
-        with self.engine.begin() as c:
+        with self.transaction() as c:
             if exclusive:
                 c.execute(
                     text("DELETE FROM relationships WHERE src = :s AND type = :t"),
@@ -308,7 +316,7 @@ class SqlStore:
             )
 
     def unrelate(self, src: str, type_: RelType, dst: str) -> bool:
-        with self.engine.begin() as c:
+        with self.transaction() as c:
             n = c.execute(
                 text("DELETE FROM relationships WHERE src = :s AND type = :t AND dst = :d"),
                 {"s": src, "t": type_.value, "d": dst},
@@ -508,7 +516,7 @@ class SqlStore:
         if not rejects:
             return
         now = self._now_us()
-        with self.engine.begin() as c:
+        with self.transaction() as c:
             c.execute(
                 text(
                     "INSERT INTO ingest_rejects (received_us, adapter, source, item_index, field, reason, payload) "
@@ -702,7 +710,7 @@ class SqlStore:
             q += " AND code IN :codes"
             stmt = text(q).bindparams(sa.bindparam("codes", expanding=True))
             params["codes"] = list(codes)
-        with self._write_lock, self.engine.begin() as c:
+        with self.transaction() as c:
             return int(c.execute(stmt, params).rowcount)
 
 

@@ -300,7 +300,7 @@ class GapService:
             "now": to_us(now),
             "closed": to_us(now) if closed else None,
         }
-        with self.store.engine.begin() as c:
+        with self.store.transaction() as c:
             if gap.id is None:
                 gap.id = int(
                     c.execute(
@@ -327,7 +327,7 @@ class GapService:
             dirty = [(d, st) for d, st in self.tracker.devices.items() if st.dirty]
             if dirty:
                 now = self._now_us()
-                with self.store.engine.begin() as c:
+                with self.store.transaction() as c:
                     c.execute(
                         text(
                             "INSERT INTO device_sequences (device, twin_id, high_seq, updated_us) "
@@ -395,7 +395,7 @@ class GapService:
         with self._lock:
             st = self.tracker.devices.get(device)
             closed = [g for g in st.gaps if g.confirmed] if st else []
-            with self.store.engine.begin() as c:
+            with self.store.transaction() as c:
                 c.execute(
                     text(
                         "UPDATE sequence_gaps SET state = 'closed', updated_us = :u, closed_us = :u "

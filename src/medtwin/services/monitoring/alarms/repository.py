@@ -75,14 +75,14 @@ class AlarmRepository:
                 )
         if not rows:
             return
-        with self.engine.begin() as c:
+        with self.store.transaction() as c:
             c.execute(_UPSERT, rows)
             if events:
                 c.execute(_EVENT, events)
 
     def log(self, subject: str, type_: str, actor: str, when_us: int, data: dict[str, Any]) -> None:
         """Append a non-alarm entry (e.g. a limits change) to the alarm system log."""
-        with self.engine.begin() as c:
+        with self.store.transaction() as c:
             c.execute(
                 _EVENT,
                 {
