@@ -128,11 +128,41 @@ _V4 = _both(
     "CREATE INDEX sequence_gaps_state ON sequence_gaps (state, device)",
 )
 
+# Authentication (medtwin.security): users (argon2id password hashes), sign-in sessions (one per
+# refresh-token family), refresh tokens (SHA-256 of the opaque token, one-time use), revoked access
+# tokens (jti deny-list until expiry), device keys (SHA-256 of a 256-bit random secret) and
+# break-the-glass grants.
+_V5 = _both(
+    """CREATE TABLE users (
+        id TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', password_hash TEXT NOT NULL,
+        wards TEXT NOT NULL DEFAULT '[]', patients TEXT NOT NULL DEFAULT '[]', staff_id TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0, created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL)""",
+    """CREATE TABLE auth_sessions (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL,
+        revoked_us BIGINT, reason TEXT)""",
+    "CREATE INDEX auth_sessions_user ON auth_sessions (user_id)",
+    """CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY, session_id TEXT NOT NULL, issued_us BIGINT NOT NULL,
+        expires_us BIGINT NOT NULL, used_us BIGINT)""",
+    "CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id)",
+    "CREATE TABLE revoked_tokens (jti TEXT PRIMARY KEY, expires_us BIGINT NOT NULL)",
+    """CREATE TABLE device_keys (
+        id TEXT PRIMARY KEY, device_id TEXT NOT NULL, secret_hash TEXT NOT NULL,
+        relay INTEGER NOT NULL DEFAULT 0, devices TEXT NOT NULL DEFAULT '[]', label TEXT NOT NULL DEFAULT '',
+        created_us BIGINT NOT NULL, revoked_us BIGINT)""",
+    "CREATE INDEX device_keys_device ON device_keys (device_id)",
+    """CREATE TABLE break_glass (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, role TEXT NOT NULL, patient_id TEXT NOT NULL,
+        justification TEXT NOT NULL, created_us BIGINT NOT NULL, until_us BIGINT NOT NULL)""",
+    "CREATE INDEX break_glass_user ON break_glass (user_id, until_us)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
     Migration(3, "alarms (current state) and alarm_events (append-only history)", *_V3),
     Migration(4, "device sequence watermarks and sequence gaps (reliability)", *_V4),
+    Migration(5, "users, sign-in sessions, refresh tokens, revoked tokens, device keys, break-the-glass", *_V5),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
