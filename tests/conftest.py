@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,12 @@ from medtwin.config import Settings
 from medtwin.core.model import Twin, TwinKind
 from medtwin.runtime import Runtime
 from medtwin.store.sql import SqlStore
+
+# Keys (encryption at rest, audit signing) for the whole test session, outside the repo: every
+# store, runtime and CLI subprocess of the run shares them (see medtwin.security.keys).
+_KEYS = Path(tempfile.mkdtemp(prefix="medtwin-test-keys-"))
+os.environ.setdefault("MEDTWIN_KEK_FILE", str(_KEYS / "keyring.json"))
+os.environ.setdefault("MEDTWIN_AUDIT_KEY_FILE", str(_KEYS / "audit-ed25519.key"))
 
 PG_ADMIN = os.environ.get("MEDTWIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MQTT_HOST = os.environ.get("MEDTWIN_TEST_MQTT_HOST", "127.0.0.1")
