@@ -157,12 +157,28 @@ _V5 = _both(
     "CREATE INDEX break_glass_user ON break_glass (user_id, until_us)",
 )
 
+# Encryption at rest (medtwin.security.codec): data keys (AES-256, wrapped by a KEK; ``reserved`` is an
+# upper bound on the encryptions made with each, kept below NIST SP 800-38D's 2**32), the keyed
+# blind index of twin identifiers (MRN search without decrypting), and a marker that makes the
+# store encrypt rows written before this version on its next start.
+_V6 = _both(
+    """CREATE TABLE data_keys (
+        id TEXT PRIMARY KEY, kek_id TEXT NOT NULL, wrapped TEXT NOT NULL, created_us BIGINT NOT NULL,
+        reserved BIGINT NOT NULL DEFAULT 0, retired_us BIGINT, rewrapped_us BIGINT)""",
+    """CREATE TABLE twin_identifiers (
+        bidx TEXT NOT NULL, twin_id TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (bidx, twin_id))""",
+    "CREATE INDEX twin_identifiers_twin ON twin_identifiers (twin_id)",
+    "CREATE TABLE crypto_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO crypto_state (name, value) VALUES ('plaintext_migration', 'pending')",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
     Migration(3, "alarms (current state) and alarm_events (append-only history)", *_V3),
     Migration(4, "device sequence watermarks and sequence gaps (reliability)", *_V4),
     Migration(5, "users, sign-in sessions, refresh tokens, revoked tokens, device keys, break-the-glass", *_V5),
+    Migration(6, "encryption at rest: data keys, identifier blind index, plaintext-migration marker", *_V6),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
