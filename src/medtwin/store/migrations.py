@@ -172,6 +172,37 @@ _V6 = _both(
     "INSERT INTO crypto_state (name, value) VALUES ('plaintext_migration', 'pending')",
 )
 
+# Imaging (medtwin.services.imaging): studies (FHIR ImagingStudy shape) and series attached to a
+# patient twin, segmentations, assessments (RECIST, volumetric, transplant) and surgical plans. Pixel
+# volumes, label maps and meshes are files under <data_dir>/imaging; no DICOM personal data is stored.
+_V7 = _both(
+    """CREATE TABLE imaging_studies (
+        id TEXT PRIMARY KEY, twin_id TEXT NOT NULL, study_uid TEXT NOT NULL, started_us BIGINT,
+        modalities TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '', source TEXT NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}', created_by TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL)""",
+    "CREATE UNIQUE INDEX imaging_studies_uid ON imaging_studies (twin_id, study_uid)",
+    """CREATE TABLE imaging_series (
+        id TEXT PRIMARY KEY, study_id TEXT NOT NULL, twin_id TEXT NOT NULL, series_uid TEXT NOT NULL,
+        modality TEXT NOT NULL DEFAULT '', number INTEGER, description TEXT NOT NULL DEFAULT '',
+        geometry TEXT NOT NULL, path TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}', created_us BIGINT NOT NULL)""",
+    "CREATE INDEX imaging_series_study ON imaging_series (study_id)",
+    "CREATE UNIQUE INDEX imaging_series_uid ON imaging_series (twin_id, series_uid)",
+    """CREATE TABLE imaging_segmentations (
+        id TEXT PRIMARY KEY, series_id TEXT NOT NULL, twin_id TEXT NOT NULL, name TEXT NOT NULL,
+        method TEXT NOT NULL, segments TEXT NOT NULL, path TEXT NOT NULL, provenance TEXT NOT NULL DEFAULT '{}',
+        created_by TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL)""",
+    "CREATE INDEX imaging_segmentations_series ON imaging_segmentations (series_id)",
+    """CREATE TABLE imaging_assessments (
+        id TEXT PRIMARY KEY, twin_id TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT, t_us BIGINT NOT NULL,
+        result TEXT NOT NULL, created_by TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL)""",
+    "CREATE INDEX imaging_assessments_twin ON imaging_assessments (twin_id, kind, t_us)",
+    """CREATE TABLE surgical_plans (
+        id TEXT PRIMARY KEY, twin_id TEXT NOT NULL, segmentation_id TEXT NOT NULL, name TEXT NOT NULL,
+        params TEXT NOT NULL, result TEXT NOT NULL, provenance TEXT NOT NULL, created_by TEXT NOT NULL DEFAULT '',
+        created_us BIGINT NOT NULL)""",
+    "CREATE INDEX surgical_plans_twin ON surgical_plans (twin_id, created_us)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
@@ -179,6 +210,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "device sequence watermarks and sequence gaps (reliability)", *_V4),
     Migration(5, "users, sign-in sessions, refresh tokens, revoked tokens, device keys, break-the-glass", *_V5),
     Migration(6, "encryption at rest: data keys, identifier blind index, plaintext-migration marker", *_V6),
+    Migration(7, "imaging: studies, series, segmentations, assessments, surgical plans", *_V7),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
