@@ -184,6 +184,80 @@ _TABLE: tuple[CodeInfo, ...] = (
     CodeInfo(
         "mews", MEDTWIN, "mews", "Modified Early Warning Score", Q, "{score}", (0, 14), category="survey"
     ),
+    # Imaging-derived (medtwin.services.imaging). LOINC 33728-7 is the tumour size code mCODE uses;
+    # RECIST sums/categories, organ/graft volumes and the Doppler RI have no LOINC code we could verify.
+    CodeInfo(
+        "lesion_ld",
+        LOINC,
+        "33728-7",
+        "Size.maximum dimension in Tumor",
+        Q,
+        "mm",
+        (0, 1000),
+        category="imaging",
+    ),
+    CodeInfo(
+        "recist_sod",
+        MEDTWIN,
+        "recist-sod",
+        "RECIST 1.1 sum of target lesion diameters",
+        Q,
+        "mm",
+        (0, 5000),
+        category="imaging",
+    ),
+    CodeInfo(
+        "recist_response",
+        MEDTWIN,
+        "recist-response",
+        "RECIST 1.1 overall response",
+        ValueKind.CODED,
+        answers=("CR", "PR", "SD", "PD", "non-CR/non-PD", "NE"),
+        category="imaging",
+    ),
+    CodeInfo(
+        "tumour_volume",
+        MEDTWIN,
+        "tumour-volume",
+        "Total tumour volume (segmented)",
+        Q,
+        "mL",
+        (0, 20_000),
+        category="imaging",
+    ),
+    CodeInfo(
+        "organ_volume",
+        MEDTWIN,
+        "organ-volume",
+        "Organ volume (segmented)",
+        Q,
+        "mL",
+        (0, 50_000),
+        category="imaging",
+    ),
+    CodeInfo(
+        "graft_volume",
+        MEDTWIN,
+        "graft-volume",
+        "Transplanted organ volume (segmented)",
+        Q,
+        "mL",
+        (0, 50_000),
+        category="imaging",
+    ),
+    CodeInfo(
+        "doppler_ri", MEDTWIN, "doppler-ri", "Doppler resistive index", Q, "1", (0, 2), category="imaging"
+    ),
+    CodeInfo(
+        "flr_pct",
+        MEDTWIN,
+        "future-liver-remnant",
+        "Planned future liver remnant",
+        Q,
+        "%",
+        (0, 100),
+        category="imaging",
+    ),
 )
 
 BY_KEY: dict[str, CodeInfo] = {c.key: c for c in _TABLE}
