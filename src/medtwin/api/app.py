@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medtwin import __version__
 from medtwin.api import charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
+from medtwin.api import imaging as imaging_api
 from medtwin.api.limits import BodyLimitMiddleware
 from medtwin.core.errors import MedtwinError
 from medtwin.runtime import Runtime
@@ -68,7 +69,7 @@ def create_app(
     app.include_router(twins.router)
     app.include_router(ingest_http.router)
     app.include_router(live.router)
-    for router in (fhir.router, monitoring.router, charting.router, metrics.router):
+    for router in (fhir.router, monitoring.router, charting.router, metrics.router, imaging_api.router):
         app.include_router(router)
     _static_mount(app)
 
