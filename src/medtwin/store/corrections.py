@@ -38,6 +38,8 @@ from sqlalchemy import text
 from medtwin.core.clock import from_us, to_us
 from medtwin.core.errors import ConflictError, NotFoundError, ValidationError
 from medtwin.core.model import Method, Observation, ObsStatus
+from medtwin.security.codec import unseal_opt
+from medtwin.store.sealing import SEALED_CODES
 from medtwin.store.sql import OBS_COLUMNS, OBS_SELECT, SqlStore, row_to_obs
 
 AMENDED = "amended"
@@ -76,7 +78,7 @@ def _row_to_correction(r: Any) -> Correction:
         action=r[2],
         new_obs_id=None if r[3] is None else int(r[3]),
         by=r[4],
-        reason=r[5],
+        reason=unseal_opt(r[5], "observation_corrections", "reason", f"obs/{int(r[1])}") or "",
         previous_status=r[6],
         time=from_us(int(r[7])),
     )
@@ -117,6 +119,8 @@ def _correct(
     new_value: tuple[float | None, str | None, str] | None,
 ) -> tuple[Observation, Observation | None, Correction]:
     now_us = to_us(now)
+    codec = store.codec  # free text (notes, the reason) is sealed at rest: medtwin.store.sealing
+    codec.reserve(3)
     with store.transaction() as c:  # the writer thread takes the same lock
         row = c.execute(text(f"SELECT {OBS_SELECT} FROM observations WHERE id = :i"), {"i": obs_id}).first()
         if row is None:
@@ -165,13 +169,20 @@ def _correct(
                 "t_us": to_us(new.effective),
                 "received_us": now_us,
                 "value": new.value,
-                "value_text": new.value_text,
+                "value_text": new.value_text
+                if new.code not in SEALED_CODES
+                else codec.seal_opt(new.value_text, "observations", "value_text", new.twin_id),
                 "unit": new.unit,
                 "source": new.source,
                 "source_id": new.source_id,
                 "method": new.method.value,
                 "status": new.status.value,
-                "meta": json.dumps(new.meta),
+                "meta": json.dumps(
+                    {
+                        **new.meta,
+                        "reason": codec.seal_opt(reason, "observation_corrections", "reason", new.twin_id),
+                    }
+                ),
             }
             cols = [x.strip() for x in OBS_COLUMNS.split(",")]
             new_id = c.execute(
@@ -194,7 +205,7 @@ def _correct(
                 "a": action,
                 "n": None if new is None else new.id,
                 "b": by,
-                "r": reason,
+                "r": codec.seal_opt(reason, "observation_corrections", "reason", f"obs/{obs_id}"),
                 "p": orig.status.value,
                 "t": now_us,
             },

@@ -34,7 +34,9 @@ from medtwin.core.model import (
     Twin,
     TwinKind,
 )
-from medtwin.store import migrations
+from medtwin.security import crypto
+from medtwin.security.codec import FieldCodec, unseal_opt
+from medtwin.store import migrations, sealing
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -87,10 +89,12 @@ def normalise_url(url: str) -> tuple[str, str]:
     return f"sqlite:///{path}", "sqlite"
 
 
-def _obs_rows(obs: Sequence[Observation]) -> list[tuple[Any, ...]]:
+def _obs_rows(obs: Sequence[Observation], codec: FieldCodec | None = None) -> list[tuple[Any, ...]]:
     """Rows for executemany. Readings of one message share their datetime objects, so the epoch
-    conversion is memoised per object; Method and ObsStatus are StrEnums (already the stored text)."""
+    conversion is memoised per object; Method and ObsStatus are StrEnums (already the stored text).
+    Free text (notes) is sealed by ``codec``."""
     us: dict[int, int] = {}
+    sealed = sealing.SEALED_CODES
     rows = []
     for o in obs:
         e, r = o.effective, o.received
@@ -107,7 +111,9 @@ def _obs_rows(obs: Sequence[Observation]) -> list[tuple[Any, ...]]:
                 eu,
                 ru,
                 o.value,
-                o.value_text,
+                o.value_text
+                if codec is None or o.value_text is None or o.code not in sealed
+                else codec.seal_opt(o.value_text, "observations", "value_text", o.twin_id),
                 o.unit,
                 o.source,
                 o.source_id,
@@ -132,6 +138,7 @@ def _set_id(o: Observation, obs_id: int) -> Observation:
 
 
 def row_to_obs(r: Sequence[Any]) -> Observation:
+    """An observation from its row; sealed free text (notes, correction reasons) is opened."""
     return Observation(
         id=int(r[0]),
         twin_id=r[1],
@@ -139,30 +146,25 @@ def row_to_obs(r: Sequence[Any]) -> Observation:
         effective=from_us(int(r[3])),
         received=from_us(int(r[4])),
         value=r[5],
-        value_text=r[6],
+        value_text=unseal_opt(r[6], "observations", "value_text", r[1]),
         unit=r[7],
         source=r[8],
         source_id=r[9],
         method=Method(r[10]),
         status=ObsStatus(r[11]),
-        meta=json.loads(r[12]) if r[12] else None,
+        meta=sealing.open_meta(r[1], json.loads(r[12])) if r[12] else None,
     )
 
 
-def _row_to_twin(r: Sequence[Any]) -> Twin:
-    return Twin(
-        id=r[0],
-        kind=TwinKind(r[1]),
-        name=r[2],
-        attributes=json.loads(r[3]),
-        identity=json.loads(r[4]),
-        active=bool(r[5]),
-    )
+_row_to_twin = sealing.open_twin
 
 
 class SqlStore:
-    def __init__(self, url: str, *, clock: Clock | None = None, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, *, clock: Clock | None = None, migrate: bool = True, codec: FieldCodec | None = None
+    ) -> None:
         self.url, self.dialect = normalise_url(url)
+        self.codec = codec or FieldCodec()  # personal fields sealed at rest (medtwin.store.sealing)
         self.clock = clock or WallClock()
         self._write_lock = threading.RLock()
         self._writer: Any = None
@@ -182,6 +184,9 @@ class SqlStore:
         self.ph = "?" if self.dialect == "sqlite" else "%s"
         if migrate:
             self.migrate()
+        self.codec.attach(self)
+        if migrate:
+            sealing.encrypt_existing(self)
 
     # ---------------------------------------------------------------- schema
     def migrate(self) -> list[int]:
@@ -230,16 +235,19 @@ class SqlStore:
         """Create or replace a twin; returns the previous version (None when new)."""
         now = self._now_us()
         old = self.get_twin(twin.id)
+        self.codec.reserve(2)
+        name, identity = sealing.seal_twin(self.codec, twin)
         params = {
             "id": twin.id,
             "kind": twin.kind.value,
-            "name": twin.name,
+            "name": name,
             "attributes": json.dumps(twin.attributes),
-            "identity": json.dumps(twin.identity),
+            "identity": identity,
             "active": int(twin.active),
             "now": now,
         }
         with self.transaction() as c:
+            sealing.write_blind_indexes(c, twin.id, twin.identity)
             c.execute(
                 text(
                     "INSERT INTO twins (id, kind, name, attributes, identity, active, created_us, updated_us) "
@@ -273,14 +281,28 @@ class SqlStore:
         if kind is not None:
             where.append("kind = :kind")
             params["kind"] = kind.value
+        if ids is not None:  # in SQL: only the wanted rows are read (and decrypted)
+            params["ids"] = list(set(ids))
+            if not params["ids"]:
+                return []
+            where.append("id IN :ids")
         stmt = text(q + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id")
+        if ids is not None:
+            stmt = stmt.bindparams(sa.bindparam("ids", expanding=True))
         with self.engine.connect() as c:
             rows = c.execute(stmt, params).all()
-        twins = [_row_to_twin(r) for r in rows]
-        if ids is not None:
-            wanted = set(ids)
-            twins = [t for t in twins if t.id in wanted]
-        return twins
+        return [_row_to_twin(r) for r in rows]
+
+    def find_twins(self, identifier: str) -> list[Twin]:
+        """Twins with this identifier (MRN or any ``identity.identifiers[].value``), found through
+        the keyed blind index without decrypting other twins."""
+        b = crypto.blind_index(sealing.IDENTIFIER_KIND, identifier)
+        with self.engine.connect() as c:
+            ids = [
+                r[0]
+                for r in c.execute(text("SELECT twin_id FROM twin_identifiers WHERE bidx = :b"), {"b": b})
+            ]
+        return self.list_twins(ids=ids) if ids else []
 
     def twin_ids(self) -> set[str]:
         with self.engine.connect() as c:
@@ -386,6 +408,8 @@ class SqlStore:
     def _write(
         self, observations: Sequence[Observation], medications: Sequence[MedicationAdministration]
     ) -> WriteResult:
+        notes = sum(1 for o in observations if o.value_text and o.code in sealing.SEALED_CODES)
+        self.codec.reserve(2 * notes + 2 * len(medications))  # before the transaction (codec.py)
         conn = self._writer_conn()
         result = WriteResult()
         if self.dialect == "sqlite":
@@ -416,7 +440,7 @@ class SqlStore:
         cur.executemany(
             f"INSERT INTO observations ({OBS_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (source, source_id) DO NOTHING",
-            _obs_rows(obs),
+            _obs_rows(obs, self.codec),
         )
         inserted = cur.rowcount
         if inserted == len(obs):
@@ -438,7 +462,7 @@ class SqlStore:
         cur.executemany(
             f"INSERT INTO observations ({OBS_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (source, source_id) DO NOTHING RETURNING id, source, source_id",
-            _obs_rows(obs),
+            _obs_rows(obs, self.codec),
             returning=True,
         )
         ids: dict[tuple[str, str], int] = {}
@@ -473,7 +497,17 @@ class SqlStore:
             "obs_id = excluded.obs_id, t_us = excluded.t_us, value = excluded.value, "
             "value_text = excluded.value_text, unit = excluded.unit WHERE excluded.t_us >= latest.t_us",
             [
-                (o.twin_id, o.code, o.id, to_us(o.effective), o.value, o.value_text, o.unit)
+                (
+                    o.twin_id,
+                    o.code,
+                    o.id,
+                    to_us(o.effective),
+                    o.value,
+                    o.value_text
+                    if o.code not in sealing.SEALED_CODES
+                    else self.codec.seal_opt(o.value_text, "observations", "value_text", o.twin_id),
+                    o.unit,
+                )
                 for o in newest.values()
             ],
         )
@@ -498,9 +532,9 @@ class SqlStore:
                     to_us(m.effective),
                     m.source,
                     m.source_id,
-                    m.performer,
+                    self.codec.seal_opt(m.performer, "medications", "performer", m.twin_id),
                     m.status,
-                    m.note,
+                    self.codec.seal_opt(m.note, "medications", "note", m.twin_id),
                     now,
                 ),
             )
@@ -516,6 +550,9 @@ class SqlStore:
         if not rejects:
             return
         now = self._now_us()
+        if payload:
+            self.codec.reserve(1)
+            payload = self.codec.seal(payload[:65536], "ingest_rejects", "payload", source)
         with self.transaction() as c:
             c.execute(
                 text(
@@ -530,7 +567,7 @@ class SqlStore:
                         "i": r.get("index"),
                         "f": r.get("field"),
                         "r": str(r.get("reason", ""))[:1000],
-                        "p": payload[:65536] if payload else None,
+                        "p": payload or None,
                     }
                     for r in rejects
                 ],
@@ -687,9 +724,9 @@ class SqlStore:
                 effective=from_us(r[6]),
                 source=r[7],
                 source_id=r[8],
-                performer=r[9],
+                performer=unseal_opt(r[9], "medications", "performer", r[1]) or "",
                 status=r[10],
-                note=r[11],
+                note=unseal_opt(r[11], "medications", "note", r[1]) or "",
             )
             for r in rows
         ]
