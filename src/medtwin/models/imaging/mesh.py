@@ -57,7 +57,7 @@ def mask_to_mesh(
         faces = faces[:, ::-1]
     m = trimesh.Trimesh(vertices=verts, faces=faces, process=True)
     if o.smooth_iterations > 0:
-        trimesh.smoothing.filter_taubin(m, lamb=0.5, nu=-0.53, iterations=o.smooth_iterations)
+        trimesh.smoothing.filter_taubin(m, lamb=0.5, nu=0.53, iterations=o.smooth_iterations)
     if o.target_faces is not None and len(m.faces) > o.target_faces:
         m = m.simplify_quadric_decimation(face_count=int(o.target_faces))
     if m.volume < 0:
