@@ -105,7 +105,7 @@ def test_segmentation_tools() -> None:
     assert (grown == p.masks["tumour"]).all()
     with pytest.raises(ValidationError, match="outside the range"):
         segment.region_grow(arr, (0, 0, 0), 100, 150)
-    lab, sizes = segment.components(segment.threshold(arr, 100, 300))
+    _lab, sizes = segment.components(segment.threshold(arr, 100, 300))
     assert len(sizes) == 2 and sizes[0] > sizes[1]  # vessel, then tumour
     grown5 = segment.margin(tum, p.ct.spacing, 5.0)
     # distances run between voxel centres: the outermost tumour centres lie ~h/2 inside r = 12 mm
@@ -208,4 +208,4 @@ def test_resection_remnant_margin_and_vessel_distance() -> None:
     )
     assert any("passes through" in x for x in cut.risks)
     rows = resection.compare({"a": r, "b": tight, "c": cut})
-    assert [x["plan"] for x in rows][0] == "a"
+    assert rows[0]["plan"] == "a"
