@@ -90,3 +90,53 @@ def add_patients(rt_or_store: Runtime | SqlStore, *ids: str) -> None:
 def mqtt_prefix() -> str:
     """A topic prefix of its own per test, so tests sharing the broker never see each other."""
     return "medtwin-test/" + uuid.uuid4().hex[:10]
+
+
+# ------------------------------------------------------------------------------------------ security
+TEST_PASSWORD = "test-password-123"
+
+
+def _runtime_of(target: object) -> Runtime:
+    if isinstance(target, Runtime):
+        return target
+    app = getattr(target, "app", target)
+    return app.state.runtime  # type: ignore[attr-defined, no-any-return]
+
+
+def auth_headers(
+    target: object,
+    role: str = "admin",
+    *,
+    user: str | None = None,
+    wards: tuple[str, ...] = (),
+    patients: tuple[str, ...] = (),
+    staff_id: str | None = None,
+) -> dict[str, str]:
+    """``Authorization`` for a user of ``role`` (created on first use) on a runtime, app or client:
+    a real access token of the app's token service, as ``POST /api/auth/login`` would issue."""
+    from datetime import timedelta
+
+    from medtwin.security.accounts import wall_now
+    from medtwin.security.principal import Role
+    from medtwin.security.service import security_for
+
+    sec = security_for(_runtime_of(target))
+    uid = user or f"test-{role.replace('_', '-')}"
+    u = sec.accounts.get_user(uid)
+    if u is None:
+        u = sec.accounts.add_user(
+            uid, Role(role), TEST_PASSWORD, name=uid, wards=list(wards), patients=list(patients), staff_id=staff_id
+        )
+    sid, _refresh = sec.accounts.new_session(uid, timedelta(hours=2))
+    at = sec.tokens.issue(subject=uid, role=u.role.value, now=wall_now(), session=sid)
+    return {"Authorization": f"Bearer {at.token}"}
+
+
+def device_headers(target: object, device: str, *, relay_for: tuple[str, ...] = ()) -> dict[str, str]:
+    """``Authorization`` with a new device key for ``device`` (a relay such as a gateway when
+    ``relay_for`` names device-id patterns it may send for)."""
+    from medtwin.security.service import security_for
+
+    sec = security_for(_runtime_of(target))
+    key = sec.accounts.add_device_key(device, relay=bool(relay_for), devices=list(relay_for))
+    return {"Authorization": f"Bearer {key}"}

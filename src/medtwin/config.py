@@ -43,11 +43,37 @@ class Settings:
     commit_max_delay_s: float = 0.25
     # retention (0 = keep forever)
     retention_days: float = 0.0
+    # security (docs/security.md): authentication is always on; these tune it
+    jwt_secret: str = ""  # base64url HS256 key (>= 32 bytes); default: a key file in data_dir
+    jwt_key_file: str = ""  # default <data_dir>/keys/jwt-hs256.key, created 0600 on first start
+    jwt_issuer: str = "medtwin"
+    jwt_audience: str = "medtwin-api"
+    access_token_minutes: float = 15.0
+    refresh_token_hours: float = 12.0
+    login_rate: str = "5/minute"  # per account and per client address
+    rate_limit_user: str = "1200/minute"  # per signed-in user (0 or "" = off)
+    rate_limit_device: str = "6000/minute"  # per device key
+    rate_limit_anonymous: str = "300/minute"  # per client address, requests without credentials
+    break_glass_max_minutes: int = 60
+    break_glass_min_justification: int = 20
+    cors_origins: str = ""  # comma-separated allow-list; empty = no cross-origin access
+    hsts: bool = False  # send Strict-Transport-Security on plain HTTP too (behind a TLS proxy)
+    trust_proxy: bool = False  # honour X-Forwarded-For / X-Forwarded-Proto
+    metrics_public: bool = False  # /metrics without a token (closed monitoring network only)
+    bootstrap_admin: str = ""  # "user:password" creates the first admin when no user exists
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def db_url(self) -> str:
         return self.db or str(self.data_dir / "medtwin.db")
+
+    def __repr__(self) -> str:  # never print secrets (settings objects end up in logs and tracebacks)
+        hidden = {"jwt_secret", "mqtt_password", "bootstrap_admin"}
+        parts = (
+            f"{f_.name}={'***' if f_.name in hidden and getattr(self, f_.name) else getattr(self, f_.name)!r}"
+            for f_ in fields(self)
+        )
+        return f"Settings({', '.join(parts)})"
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

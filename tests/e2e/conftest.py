@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import auth_headers
+
 CHROMIUM = os.environ.get("MEDTWIN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 STAFF = "ICU-nurse-1"
-USER_INIT = (
-    "localStorage.setItem('medtwin.user', JSON.stringify("
-    "{id: 'ICU-nurse-1', name: 'Nurse ICU 1', role: 'nurse'}));"
-)
+# The dashboard's users (created in the server fixture; the password is a test fixture, not a secret)
+E2E_PASSWORD = "e2e-password-2026"
 
 
 def iso(dt: datetime | None = None) -> str:
@@ -54,12 +54,12 @@ class Server:
     runtime: Any
     services: set[str] = field(default_factory=set)
     _seq: Any = field(default_factory=lambda: itertools.count(1))
+    token: str = ""  # an administrator's access token for the test's own API calls
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, json.loads(r.read() or b"null")
@@ -136,11 +136,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     from medtwin.runtime import Runtime
 
     tmp = tmp_path_factory.mktemp("e2e")
-    settings = Settings.load(db=str(tmp / "e2e.db"), mqtt_enabled=False, data_dir=tmp)
+    # every page signs in through the login screen: allow more than 5 sign-ins a minute from 127.0.0.1
+    settings = Settings.load(db=str(tmp / "e2e.db"), mqtt_enabled=False, data_dir=tmp, login_rate="1000/minute")
     settings.extra["live_interval_s"] = 1.0
     rt = Runtime(settings)
     seed(rt.registry)
     app = create_app(rt)
+    _add_users(rt)
     found = _attach_services(rt, app)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -155,7 +157,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         if svc is not None and not getattr(svc, "running", False):
             svc.start()
     try:
-        yield Server(base=f"http://127.0.0.1:{port}", runtime=rt, services=set(found))
+        token = auth_headers(rt, "admin")["Authorization"].removeprefix("Bearer ")
+        yield Server(base=f"http://127.0.0.1:{port}", runtime=rt, services=set(found), token=token)
     finally:
         srv.should_exit = True
         thread.join(15)
@@ -187,23 +190,48 @@ class PageErrors:
     errors: list[str] = field(default_factory=list)
 
 
+def _add_users(rt: Any) -> None:
+    """ICU-nurse-1 (the staff member the tests act as) covers both demo wards, so the map and
+    MED-ward tests see every bed; MED-nurse-2 only her own ward."""
+    from medtwin.security.principal import Role
+    from medtwin.security.service import security_for
+
+    acc = security_for(rt).accounts
+    acc.add_user(STAFF, Role.NURSE, E2E_PASSWORD, name="Nurse ICU 1", wards=["ICU", "MED"])
+    acc.add_user("MED-nurse-2", Role.NURSE, E2E_PASSWORD, name="Nurse MED 2")
+
+
+def login(pg: Any, user: str = STAFF, password: str = E2E_PASSWORD) -> None:
+    """Sign in through the dashboard's login screen (the token lives in this tab's sessionStorage)."""
+    pg.goto("/#/login")
+    pg.wait_for_selector("#login-password", timeout=15000)
+    pg.fill("#login-id", user)
+    pg.fill("#login-password", password)
+    pg.click("button[type=submit]")
+    pg.wait_for_function("!location.hash.startsWith('#/login')", timeout=15000)
+
+
 @pytest.fixture
 def context(browser: Any, server: Server) -> Iterator[Any]:
-    """A fresh browser profile, signed in locally as ICU-nurse-1."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.base)
-    ctx.add_init_script(USER_INIT)
+    """A fresh browser profile (pages sign in through the UI: see ``page`` and ``login``). The
+    tests' string predicates (``wait_for_function``) are evaluated with ``eval``, which the
+    dashboard's Content-Security-Policy forbids, so these contexts bypass it; test_csp.py runs the
+    dashboard under the real policy."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.base, bypass_csp=True)
     yield ctx
     ctx.close()
 
 
 @pytest.fixture
 def page(context: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A page whose uncaught script errors fail the test; screenshot saved afterwards."""
+    """A page signed in as ICU-nurse-1 through the login screen, whose uncaught script errors fail
+    the test; screenshot saved afterwards."""
     pg = context.new_page()
     errs = PageErrors()
     pg.on("pageerror", lambda e: errs.errors.append(str(e)))
     pg.on("console", lambda m: errs.errors.append(m.text) if m.type == "error" else None)
     pg.errors = errs
+    login(pg)
     yield pg
     with contextlib.suppress(Exception):
         pg.screenshot(path=str(_artifact_name(request.node)), full_page=True)

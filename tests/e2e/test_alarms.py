@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS, Server, wait_ready
+from tests.e2e.conftest import ARTIFACTS, Server, login, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +31,7 @@ def test_acknowledge_changes_the_state_everywhere(context: Any, page: Any, serve
     page.goto("/#/ward/ICU")
     wait_ready(page)
     listing = context.new_page()
+    login(listing)
     listing.goto("/#/alarms")
     wait_ready(listing)
     # bed 7 desaturates for 20 s: a high-priority, latched SpO2 alarm
@@ -53,6 +54,7 @@ def test_acknowledge_changes_the_state_everywhere(context: Any, page: Any, serve
 
     # acknowledge from the patient page
     detail = context.new_page()
+    login(detail)
     detail.goto("/#/patient/P007")
     wait_ready(detail)
     item = detail.locator(f".alarm-item[data-alarm-id='{alarm['id']}']")
@@ -92,6 +94,7 @@ def test_alarm_list_sorted_with_pause_and_escalate(context: Any, page: Any, serv
     chip = page.locator(f"tr[data-alarm-id='{medium['id']}'] .prio")
     assert chip.evaluate(FLASH) == ["iec-flash", "1.6s"]
     ward = context.new_page()
+    login(ward)
     ward.goto("/#/ward/ICU")
     wait_ready(ward)
     tile = ward.locator("a.tile[data-patient='P008']")

@@ -11,32 +11,57 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS, Server, ago, wait_ready
+from tests.e2e.conftest import ARTIFACTS, E2E_PASSWORD, Server, ago, wait_ready
 
 pytestmark = pytest.mark.e2e
 
 
-def test_sign_in_screen_records_the_staff_id(browser: Any, server: Server) -> None:
+def test_sign_in_with_password_and_sign_out(browser: Any, server: Server) -> None:
     ctx = browser.new_context(viewport={"width": 1200, "height": 800}, base_url=server.base)
     pg = ctx.new_page()
     try:
         pg.goto("/#/ward/ICU")
         expect(pg).to_have_url(re.compile(r"#/login$"))
+        expect(pg.locator("#login-password")).to_be_visible()  # the server has a sign-in service
+        expect(pg.locator("#login-role")).to_have_count(0)  # the account decides the role
         pg.fill("#login-id", "Nurse With Spaces")
         pg.click("button[type=submit]")
         expect(pg.locator("#login-error")).to_contain_text("no spaces")
         expect(pg.locator("#login-id")).to_have_attribute("aria-invalid", "true")
         pg.fill("#login-id", "MED-nurse-2")
-        pg.locator("#login-id").dispatch_event("change")  # a known staff member fills name and role
-        pg.select_option("#login-role", "charge_nurse")
-        pg.locator("#login-id").press("Enter")  # Enter in a field submits
+        pg.fill("#login-password", "not-the-password")
+        pg.click("button[type=submit]")
+        expect(pg.locator("#login-error")).to_contain_text("wrong user name or password")
+        pg.fill("#login-password", E2E_PASSWORD)
+        pg.locator("#login-password").press("Enter")  # Enter in a field submits
         expect(pg).to_have_url(re.compile(r"#/ward/ICU$"))  # back to where we were going
         expect(pg.locator("[data-user]")).to_contain_text("Nurse MED 2")
         stored = pg.evaluate("JSON.parse(localStorage.getItem('medtwin.user'))")
-        assert stored == {"id": "MED-nurse-2", "name": "Nurse MED 2", "role": "charge_nurse"}
+        assert stored == {"id": "MED-nurse-2", "name": "Nurse MED 2", "role": "nurse"}
+        token = pg.evaluate("sessionStorage.getItem('medtwin.token')")
+        assert token and token.count(".") == 2  # a JWT, kept in this tab only
+        # a nurse of MED sees none of the ICU's patients: the ICU ward page has no bed tiles
+        pg.wait_for_selector(".page[data-ready='1']", timeout=15000)
+        expect(pg.locator("a.tile[data-patient]")).to_have_count(0)
         pg.screenshot(path=str(ARTIFACTS / "sign_in_done.png"))
+        pg.click("#user-box button")  # sign out: the server revokes the token
+        expect(pg).to_have_url(re.compile(r"#/login$"))
+        status, _ = _get_with(server, "/api/auth/me", token)
+        assert status == 401
     finally:
         ctx.close()
+
+
+def _get_with(server: Server, path: str, token: str) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(server.base + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def test_ward_shows_every_bed_and_a_value_changes_live(page: Any, server: Server) -> None:

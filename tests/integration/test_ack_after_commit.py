@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from medtwin.api.app import create_app
 from medtwin.core.model import Twin, TwinKind
 from medtwin.runtime import Runtime
+from tests.conftest import auth_headers
 from tests.integration.reliability_helpers import readings
 
 
@@ -24,7 +25,8 @@ def test_http_ingest_answers_only_after_the_commit(runtime: Runtime, tmp_path: P
     runtime.registry.put(Twin("P1", TwinKind.PATIENT))
     db = runtime.store.path
     assert db is not None
-    with TestClient(create_app(runtime, own_runtime=False)) as client:
+    app = create_app(runtime, own_runtime=False)
+    with TestClient(app, headers=auth_headers(runtime)) as client:
         lock = sqlite3.connect(db, isolation_level=None, timeout=5)
         lock.execute("BEGIN EXCLUSIVE")  # the store stalls
         answer: dict[str, Any] = {}

@@ -17,6 +17,7 @@ from medtwin.config import Settings
 from medtwin.demo.hospital import seed
 from medtwin.runtime import Runtime
 from medtwin.services.monitoring.alarms.service import AlarmService, start_alarms
+from tests.conftest import auth_headers
 
 
 def _app(rt: Runtime, hooks: list[Any]) -> FastAPI:
@@ -26,7 +27,8 @@ def _app(rt: Runtime, hooks: list[Any]) -> FastAPI:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
     rt = Runtime(Settings.load(db=str(tmp_path / "api.db"), mqtt_enabled=False, data_dir=tmp_path))
-    with TestClient(_app(rt, [start_alarms])) as c:
+    app = _app(rt, [start_alarms])
+    with TestClient(app, headers=auth_headers(rt)) as c:
         seed(rt.registry)
         yield c, rt
 
@@ -165,7 +167,8 @@ def test_alarm_limits_get_and_put(client: tuple[TestClient, Runtime]) -> None:
 
 def test_503_when_the_service_is_not_running(tmp_path: Path) -> None:
     rt = Runtime(Settings.load(db=str(tmp_path / "x.db"), mqtt_enabled=False, data_dir=tmp_path))
-    with TestClient(_app(rt, [])) as c:
+    app = _app(rt, [])
+    with TestClient(app, headers=auth_headers(rt)) as c:
         r = c.get("/api/alarms")
         assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
 

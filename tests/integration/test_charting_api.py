@@ -16,6 +16,7 @@ from medtwin.config import Settings
 from medtwin.demo.hospital import seed
 from medtwin.runtime import Runtime
 from medtwin.services.monitoring.scoring import ScoringService
+from tests.conftest import auth_headers
 
 NURSE = "ICU-nurse-1"
 DOCTOR = "ICU-physician-1"
@@ -30,7 +31,8 @@ def rt(tmp_path: Path) -> Runtime:
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt)) as c:
+    app = create_app(rt)
+    with TestClient(app, headers=auth_headers(rt)) as c:
         yield c
 
 
@@ -320,7 +322,7 @@ def test_start_hooks_wire_the_services(tmp_path: Path) -> None:
     rt = Runtime(Settings.load(db=str(tmp_path / "hooks.db"), mqtt_enabled=False))
     seed(rt.registry)
     app = create_app(rt, on_start=[start_scoring, start_activity])
-    with TestClient(app) as c:
+    with TestClient(app, headers=auth_headers(rt)) as c:
         assert isinstance(rt.services["scoring"], ScoringService)
         assert isinstance(rt.services["activity"], ActivityService)
         svc = rt.services["scoring"]

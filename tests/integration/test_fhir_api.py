@@ -15,6 +15,7 @@ from medtwin.api.app import create_app
 from medtwin.config import Settings
 from medtwin.core.model import Twin, TwinKind
 from medtwin.runtime import Runtime
+from tests.conftest import auth_headers
 
 FHIR = {"Content-Type": "application/fhir+json"}
 UCUM = "http://unitsofmeasure.org"
@@ -27,7 +28,8 @@ def rt(tmp_path: Path) -> Runtime:
 
 @pytest.fixture
 def c(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt)) as client:
+    app = create_app(rt)
+    with TestClient(app, headers=auth_headers(rt)) as client:
         yield client
 
 
@@ -269,7 +271,8 @@ def test_unknown_routes_and_methods(c: TestClient) -> None:
 
 def test_auto_register(tmp_path: Path) -> None:
     rt = Runtime(Settings.load(db=str(tmp_path / "a.db"), auto_register=True, mqtt_enabled=False))
-    with TestClient(create_app(rt)) as c:
+    app = create_app(rt)
+    with TestClient(app, headers=auth_headers(rt)) as c:
         r = c.post("/fhir/Observation", json=obs(subject="Patient/NEW9"), headers=FHIR)
         assert r.status_code == 201, r.text
         twin = rt.store.get_twin("NEW9")
@@ -278,7 +281,8 @@ def test_auto_register(tmp_path: Path) -> None:
 
 def test_body_limit(tmp_path: Path) -> None:
     rt = Runtime(Settings.load(db=str(tmp_path / "b.db"), max_body_bytes=2000, mqtt_enabled=False))
-    with TestClient(create_app(rt)) as c:
+    app = create_app(rt)
+    with TestClient(app, headers=auth_headers(rt)) as c:
         big = obs(note=[{"text": "x" * 5000}])
         assert c.post("/fhir/Observation", json=big, headers=FHIR).status_code == 413
 

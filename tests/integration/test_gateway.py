@@ -172,7 +172,10 @@ def test_gateway_https_uplink_answers_after_commit(tmp_path: Path) -> None:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=server.run, daemon=True)
-    cfg = _cfg(tmp_path, 1, uplink="https", hospital_url=f"http://127.0.0.1:{port}")
+    from medtwin.security.service import security_for
+
+    key = security_for(rt).accounts.add_device_key("gw-t", relay=True, devices=["CGM-*"])  # the gateway's key
+    cfg = _cfg(tmp_path, 1, uplink="https", hospital_url=f"http://127.0.0.1:{port}", hospital_token=key)
     gw = Gateway(cfg).start()
     try:
         for s in range(30):  # stored while the hospital is not up yet

@@ -12,6 +12,7 @@ from medtwin.api.app import create_app
 from medtwin.config import Settings
 from medtwin.demo.hospital import seed
 from medtwin.runtime import Runtime
+from tests.conftest import auth_headers
 
 
 @pytest.fixture
@@ -20,7 +21,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     s.extra["live_interval_s"] = 0.1
     rt = Runtime(s)
     seed(rt.registry)
-    with TestClient(create_app(rt)) as c:
+    app = create_app(rt)
+    with TestClient(app, headers=auth_headers(rt)) as c:
         yield c
 
 

@@ -12,6 +12,7 @@ from medtwin.core.model import Twin, TwinKind
 from medtwin.ingest.pipeline import ReadingBatch
 from medtwin.runtime import Runtime
 from medtwin.services.reliability.gaps import GapService
+from tests.conftest import auth_headers
 
 
 def _value(body: str, name: str) -> float:
@@ -25,7 +26,7 @@ def test_metrics_exposes_ingest_figures(runtime: Runtime) -> None:
     runtime.registry.put(Twin("P1", TwinKind.PATIENT))
     GapService.attach(runtime).start()
     app = create_app(runtime, own_runtime=False, on_start=[metrics.start_metrics])
-    with TestClient(app) as client:
+    with TestClient(app, headers=auth_headers(runtime, "operations")) as client:
         t = (runtime.clock.now() - timedelta(seconds=3)).isoformat()
         for seq in (1, 1, 2):
             batch = ReadingBatch(

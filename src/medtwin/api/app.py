@@ -12,17 +12,22 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medtwin import __version__
-from medtwin.api import charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
+from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
+from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
 from medtwin.api.limits import BodyLimitMiddleware
+from medtwin.api.openapi_security import install_openapi
+from medtwin.api.security_mw import SecurityMiddleware
 from medtwin.core.errors import MedtwinError
 from medtwin.runtime import Runtime
+from medtwin.security.bootstrap import bootstrap_admin, redact_tokens_in_logs
+from medtwin.security.service import security_for
 
 StartHook = Callable[[Runtime, asyncio.AbstractEventLoop], Awaitable[None] | None]
 
@@ -41,6 +46,7 @@ def create_app(
         loop = asyncio.get_running_loop()
         if own_runtime:
             runtime.start()
+        bootstrap_admin(runtime)
         app.state.hub = live.LiveHub(
             runtime, loop, interval=runtime.settings.extra.get("live_interval_s", 1.0)
         )
@@ -60,18 +66,32 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Medical digital twin platform: twins, observations, FHIR R4, live feed.",
+        dependencies=[Depends(enforce)],  # every route: the policy table (medtwin.security.policy)
     )
     app.state.runtime = runtime
+    security = security_for(runtime)
+    redact_tokens_in_logs()
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(SecurityMiddleware, security=security)  # outside the body limit: headers on 413 too
+    origins = [o.strip() for o in runtime.settings.cors_origins.split(",") if o.strip()]
+    if origins:  # closed by default
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"],
+        )  # fmt: skip
     app.add_exception_handler(MedtwinError, problems.medtwin_error_handler)
     app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
+    app.include_router(auth.router)
     app.include_router(twins.router)
     app.include_router(ingest_http.router)
     app.include_router(live.router)
     for router in (fhir.router, monitoring.router, charting.router, metrics.router, imaging_api.router):
         app.include_router(router)
     _static_mount(app)
+    install_openapi(app)
 
     @app.get("/", include_in_schema=False, response_model=None)
     def index() -> Any:

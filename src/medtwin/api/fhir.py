@@ -81,7 +81,9 @@ def error_response(exc: Exception) -> JSONResponse:
         return fhir_response(outcome(msgs or "invalid request"), 400)
     if isinstance(exc, StarletteHTTPException):
         return fhir_response(
-            outcome(str(exc.detail), _STATUS_CODE.get(exc.status_code, "processing")), exc.status_code
+            outcome(str(exc.detail), _STATUS_CODE.get(exc.status_code, "processing")),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),  # WWW-Authenticate on 401
         )
     return fhir_response(outcome("internal error", "exception"), 500)
 

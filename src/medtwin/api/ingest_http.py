@@ -15,12 +15,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from medtwin.api.deps import get_runtime
+from medtwin.api.guard import principal_of
 from medtwin.core.errors import ParseError, ValidationError
 from medtwin.core.events import Context
 from medtwin.core.ids import valid_id
 from medtwin.core.model import Method
 from medtwin.ingest.pipeline import ReadingBatch
 from medtwin.runtime import Runtime
+from medtwin.security.principal import Role
 
 router = APIRouter(prefix="/api", tags=["ingest"])
 
@@ -65,7 +67,9 @@ async def ingest(request: Request, rt: Annotated[Runtime, Depends(get_runtime)])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParseError(f"body is not JSON: {exc}", field="body") from None
     batch = batch_from_json(body)
-    fut = rt.ingestor.ingest(batch, context=Context(actor=f"device:{batch.source}"))
+    p = principal_of(request)  # the policy check already tied a device key to its own device
+    actor = f"device:{batch.source}" if p.role is Role.DEVICE or p.role is Role.ANONYMOUS else p.actor
+    fut = rt.ingestor.ingest(batch, context=Context(actor=actor))
     res = await asyncio.wrap_future(fut)
     total = len(batch.readings) + len(batch.medications)
     status = 422 if res.rejected and len(res.rejected) >= total else 200

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from medtwin.api.guard import admit
 from medtwin.api.serialize import obs_json
 from medtwin.core.events import Event, Generic, ObservationsRecorded, RelationshipChanged, TwinChanged
 from medtwin.core.model import Observation
@@ -37,6 +39,17 @@ class Subscriber:
     pending_events: list[dict[str, Any]] = field(default_factory=list)
     dropped: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    allow: Callable[[str], bool] | None = None  # the principal's access check per twin (None = all)
+    expires: float | None = None  # the access token's expiry: the feed closes then (4401)
+    seen: dict[str, bool] = field(default_factory=dict)  # memo of ``allow``
+
+    def permits(self, twin: str) -> bool:
+        if self.allow is None:
+            return True
+        ok = self.seen.get(twin)
+        if ok is None:
+            ok = self.seen[twin] = self.allow(twin)
+        return ok
 
 
 class LiveHub:
@@ -63,11 +76,12 @@ class LiveHub:
         if isinstance(event, ObservationsRecorded):
             for s in self.subs:
                 for o in event.observations:
-                    if s.patients is None or o.twin_id in s.patients:
+                    if (s.patients is None or o.twin_id in s.patients) and s.permits(o.twin_id):
                         s.pending_obs[(o.twin_id, o.code)] = o
             return
         if isinstance(event, TwinChanged | RelationshipChanged):
             for s in self.subs:
+                s.seen.clear()
                 if s.scope.startswith("ward:"):
                     s.patients = self._ward_patients(s.scope[5:])
             msg: dict[str, Any] = {"type": "topology"}
@@ -82,6 +96,10 @@ class LiveHub:
             in_ward = ward is not None and s.scope == f"ward:{ward}"
             if twin is not None and s.patients is not None and twin not in s.patients and not in_ward:
                 continue
+            if isinstance(twin, str) and not s.permits(twin):
+                continue
+            if msg["type"] == "privacy_alert" and s.allow is not None:
+                continue  # break-the-glass alerts: for the privacy officer's channels, not ward screens
             if len(s.pending_events) >= MAX_EVENTS:
                 s.pending_events.pop(0)
                 s.dropped += 1
@@ -91,9 +109,18 @@ class LiveHub:
     def _ward_patients(self, ward_id: str) -> set[str]:
         return {p.id for p in self.rt.registry.patients_in(ward_id)}
 
-    async def serve(self, ws: WebSocket, scope: str, patients: set[str] | None) -> None:
-        await ws.accept()
-        sub = Subscriber(scope=scope, patients=patients)
+    async def serve(
+        self,
+        ws: WebSocket,
+        scope: str,
+        patients: set[str] | None,
+        allow: Callable[[str], bool] | None = None,
+        expires: float | None = None,
+    ) -> None:
+        """Stream to an admitted (already accepted) WebSocket."""
+        sub = Subscriber(scope=scope, patients=patients, allow=allow, expires=expires)
+        if patients is not None and allow is not None:
+            sub.patients = {x for x in patients if sub.permits(x)}
         self.subs.add(sub)
         sender = asyncio.create_task(self._sender(ws, sub))
         try:
@@ -102,7 +129,7 @@ class LiveHub:
                     "type": "hello",
                     "scope": scope,
                     "interval_s": self.interval,
-                    "patients": sorted(patients) if patients is not None else None,
+                    "patients": sorted(sub.patients) if sub.patients is not None else None,
                 }
             )
             while True:  # the client may send pings; a closed socket ends the loop
@@ -122,6 +149,9 @@ class LiveHub:
             timeout = max(0.0, self.interval - (loop.time() - last))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sub.wake.wait(), timeout=timeout)
+            if sub.expires is not None and time.time() > sub.expires:
+                await ws.close(code=4401, reason="token expired")
+                return
             sub.wake.clear()
             events, sub.pending_events = sub.pending_events, []
             for e in events:
@@ -148,25 +178,48 @@ def _hub(ws: WebSocket) -> LiveHub:
     return hub
 
 
+def _allow(ws: WebSocket, hub: LiveHub) -> tuple[Callable[[str], bool] | None, float | None]:
+    """The principal's per-twin access check for filtering events (None for the ``all`` scope)."""
+    from medtwin.api.guard import principal_of
+    from medtwin.security.authz import event_visible
+    from medtwin.security.policy import scope_of
+    from medtwin.security.service import security_for
+
+    p = principal_of(ws)
+    if scope_of(p.role) == "all":
+        return None, p.expires
+    sec = security_for(hub.rt)
+    return (lambda twin: event_visible(sec.scope, p, twin)), p.expires
+
+
 @router.websocket("/ws/ward/{ward_id}")
 async def ward_feed(ws: WebSocket, ward_id: str) -> None:
+    if await admit(ws) is None:
+        return
     hub = _hub(ws)
     if hub.rt.store.get_twin(ward_id) is None:
         await ws.close(code=4404, reason="unknown ward")
         return
-    await hub.serve(ws, f"ward:{ward_id}", hub._ward_patients(ward_id))
+    allow, expires = _allow(ws, hub)
+    await hub.serve(ws, f"ward:{ward_id}", hub._ward_patients(ward_id), allow, expires)
 
 
 @router.websocket("/ws/patient/{patient_id}")
 async def patient_feed(ws: WebSocket, patient_id: str) -> None:
+    if await admit(ws) is None:
+        return
     hub = _hub(ws)
     if hub.rt.store.get_twin(patient_id) is None:
         await ws.close(code=4404, reason="unknown patient")
         return
-    await hub.serve(ws, f"patient:{patient_id}", {patient_id})
+    allow, expires = _allow(ws, hub)
+    await hub.serve(ws, f"patient:{patient_id}", {patient_id}, allow, expires)
 
 
 @router.websocket("/ws/all")
 async def all_feed(ws: WebSocket) -> None:
+    if await admit(ws) is None:
+        return
     hub = _hub(ws)
-    await hub.serve(ws, "all", None)
+    allow, expires = _allow(ws, hub)
+    await hub.serve(ws, "all", None, allow, expires)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from medtwin.api.deps import get_runtime
+from medtwin.api.guard import filtered
 from medtwin.core.errors import MedtwinError, ValidationError
 from medtwin.runtime import Runtime
 
@@ -51,12 +52,18 @@ def _svc(rt: Runtime) -> Any:
 
 @router.get("/alarms")
 def list_alarms(
+    request: Request,
     rt: RT,
     ward: str | None = None,
     twin: str | None = None,
     state: Annotated[str, Query(description="active|acknowledged|paused|resolved|open")] = "open",
 ) -> list[dict[str, Any]]:
-    return _svc(rt).list(ward=ward, twin=twin, state=state)  # type: ignore[no-any-return]
+    """Alarms, limited to the patients (and places) the caller may see."""
+    from medtwin.security.authz import alarm_visible
+
+    sec, p = filtered(request)
+    alarms = _svc(rt).list(ward=ward, twin=twin, state=state)
+    return [a for a in alarms if alarm_visible(sec.scope, p, a)]
 
 
 @router.get("/alarms/{alarm_id}")

@@ -55,7 +55,7 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem(
         exc.status_code,
-        str(exc.detail) if exc.status_code < 500 else "Error",
+        getattr(exc, "title", None) or (str(exc.detail) if exc.status_code < 500 else "Error"),
         str(exc.detail),
         instance=request.url.path,
         headers=getattr(exc, "headers", None),

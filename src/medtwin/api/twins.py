@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from medtwin.api.deps import get_runtime
+from medtwin.api.guard import filtered
 from medtwin.api.serialize import bucket_json, med_json, obs_json, rel_json, twin_json
+from medtwin.api.views import pseudonymised, rels_out, twins_out
 from medtwin.core.codes import lookup
 from medtwin.core.errors import ValidationError
 from medtwin.core.model import RelType, Twin, TwinKind
@@ -53,16 +55,19 @@ def _window(start: str | None, end: str | None, rt: Runtime, default: timedelta)
 
 
 @router.get("/twins")
-def list_twins(rt: RT, kind: TwinKind | None = None) -> list[dict[str, Any]]:
-    return [twin_json(t) for t in rt.store.list_twins(kind)]
+def list_twins(request: Request, rt: RT, kind: TwinKind | None = None) -> list[dict[str, Any]]:
+    """Twins (of one kind), limited to those the caller may see."""
+    sec, p = filtered(request)
+    return twins_out(sec, p, rt.store.list_twins(kind))
 
 
 @router.get("/twins/{twin_id}")
-def get_twin(twin_id: str, rt: RT) -> dict[str, Any]:
+def get_twin(twin_id: str, request: Request, rt: RT) -> dict[str, Any]:
+    sec, p = filtered(request)
     t = rt.registry.get(twin_id)
     out = twin_json(t)
     out["location"] = [twin_json(x, identity=False) for x in rt.registry.location_chain(twin_id)]
-    out["relationships"] = [rel_json(r) for r in rt.store.relationships(twin_id)]
+    out["relationships"] = rels_out(sec, p, rt.store.relationships(twin_id))
     return out
 
 
@@ -85,9 +90,10 @@ def delete_twin(twin_id: str, rt: RT) -> None:
 
 
 @router.get("/twins/{twin_id}/relationships")
-def relationships(twin_id: str, rt: RT) -> list[dict[str, Any]]:
+def relationships(twin_id: str, request: Request, rt: RT) -> list[dict[str, Any]]:
+    sec, p = filtered(request)
     rt.registry.get(twin_id)
-    return [rel_json(r) for r in rt.store.relationships(twin_id)]
+    return rels_out(sec, p, rt.store.relationships(twin_id))
 
 
 @router.post("/relationships", status_code=201)
@@ -101,9 +107,10 @@ def unrelate(rt: RT, src: str, type: RelType, dst: str) -> None:
 
 
 @router.get("/twins/{twin_id}/children")
-def children(twin_id: str, rt: RT) -> list[dict[str, Any]]:
+def children(twin_id: str, request: Request, rt: RT) -> list[dict[str, Any]]:
+    sec, p = filtered(request)
     rt.registry.get(twin_id)
-    return [twin_json(t, identity=False) for t in rt.registry.descendants(twin_id)]
+    return twins_out(sec, p, rt.registry.descendants(twin_id), identity=False)
 
 
 @router.get("/twins/{twin_id}/state")
@@ -170,19 +177,27 @@ def medications(
 
 
 @router.get("/places/{place_id}/patients")
-def place_patients(place_id: str, rt: RT) -> list[dict[str, Any]]:
-    """Patients located in a ward, room or building, each with its bed and latest state."""
+def place_patients(place_id: str, request: Request, rt: RT) -> list[dict[str, Any]]:
+    """Patients located in a ward, room or building, each with its bed and latest state; only the
+    patients the caller may see, and under a pseudonym without clinical detail for roles that see
+    occupancy but not patients (operations, safety officer)."""
+    from medtwin.security.authz import occupancy_view
+
+    sec, who = filtered(request)
     rt.registry.get(place_id)
-    patients = rt.registry.patients_in(place_id)
-    latest = rt.store.latest_many(p.id for p in patients)
+    everyone = rt.registry.patients_in(place_id)
+    views = {p.id: occupancy_view(sec.scope, who, p.id) for p in everyone}
+    patients = [p for p in everyone if views[p.id]]
+    latest = rt.store.latest_many(p.id for p in patients if views[p.id] == "full")
     out = []
     for p in patients:
         chain = rt.registry.location_chain(p.id)
+        full = views[p.id] == "full"
         out.append(
             {
-                **twin_json(p),
+                **(twin_json(p) if full else pseudonymised(sec, p)),
                 "location": [twin_json(x, identity=False) for x in chain],
-                "latest": {o.code: obs_json(o) for o in latest.get(p.id, {}).values()},
+                "latest": {o.code: obs_json(o) for o in latest.get(p.id, {}).values()} if full else {},
             }
         )
     return out

@@ -89,6 +89,10 @@ def ack_cmd(
         str | None, typer.Option("--db", help="Acknowledge offline in this database (server stopped).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the alarm as JSON.")] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="MEDTWIN_TOKEN", help="Access token (medtwin login); the server requires one."),
+    ] = None,
 ) -> None:
     """Acknowledge one alarm (IEC 60601-1-8 ACKNOWLEDGED; a latched alarm whose condition ended resolves)."""
     if not by.strip():
@@ -99,7 +103,10 @@ def ack_cmd(
         s = Settings.load()
         base = (url or f"http://{s.host}:{s.port}").rstrip("/")
         try:
-            r = httpx.post(f"{base}/api/alarms/{alarm_id}/acknowledge", json={"by": by}, timeout=10)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            r = httpx.post(
+                f"{base}/api/alarms/{alarm_id}/acknowledge", json={"by": by}, headers=headers, timeout=10
+            )
         except httpx.HTTPError as exc:
             console.print(
                 f"[red]cannot reach {base}: {type(exc).__name__}[/red] (use --db when the server is stopped)"

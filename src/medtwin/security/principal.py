@@ -48,6 +48,18 @@ class Principal:
     token_id: str | None = None  # jti of the access token (revocation, audit)
     break_glass: tuple[BreakGlass, ...] = ()
     ip: str | None = None
+    # added by the authentication layer (security.authn); defaults keep older callers working
+    name: str = ""  # display name (staff), never a patient's
+    session_id: str | None = None  # sign-in session (refresh-token family) of a user token
+    devices: frozenset[str] = field(default_factory=frozenset)  # device ids a device key may send for
+    expires: float | None = None  # access-token expiry (epoch seconds): live feeds close then
+
+    def glass_for(self, patient_id: str, now: datetime) -> BreakGlass | None:
+        """The active break-the-glass grant covering ``patient_id``, if any."""
+        for g in self.break_glass:
+            if g.patient_id == patient_id and g.until > now:
+                return g
+        return None
 
     @property
     def actor(self) -> str:

@@ -32,7 +32,7 @@ function noteDate(res) {
   if (Math.abs(offsetMs) < 1500) offsetMs = 0; // within the header's resolution: trust the local clock
 }
 
-export async function api(path, { method = "GET", body, signal, query } = {}) {
+export async function api(path, { method = "GET", body, signal, query, retried = false } = {}) {
   let url = path;
   if (query) {
     const q = new URLSearchParams();
@@ -51,6 +51,7 @@ export async function api(path, { method = "GET", body, signal, query } = {}) {
   });
   noteDate(res);
   if (res.status === 401) {
+    if (!retried && auth.token && (await auth.refresh())) return api(path, { method, body, signal, query, retried: true });
     auth.expired();
     throw new ApiError(401, { title: "Not signed in", detail: "Your session has ended; please sign in again." });
   }

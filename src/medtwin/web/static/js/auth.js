@@ -1,13 +1,15 @@
-// Who is using the dashboard. Until the security service provides POST /api/auth/login, signing in
-// only records a staff id, display name and role in this browser (the staff id is sent as "by" on
-// acknowledgements and charting). Once the endpoint exists the same screen asks for a password, keeps the JWT in
-// sessionStorage, sends it as "Authorization: Bearer <token>" on every request and as ?token= on
-// WebSockets. Names shown for patients are whatever the API sends (it pseudonymises them for roles
-// that may not see names).
+// Who is using the dashboard. With the security service (POST /api/auth/login in the OpenAPI
+// document) signing in asks for the staff id and password, keeps the short-lived JWT access token and
+// the one-time refresh token in sessionStorage (this tab only), sends "Authorization: Bearer <token>"
+// on every request and ?token= on WebSockets, and trades the refresh token for a new pair when the
+// server answers 401 (or closes a feed with 4401). Without the service, signing in only records a
+// staff id, display name and role in this browser. Names shown for patients are whatever the API
+// sends (it pseudonymises them for roles that may not see names).
 
 const PROFILE_KEY = "medtwin.user";
 export const STAFF_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const TOKEN_KEY = "medtwin.token";
+const REFRESH_KEY = "medtwin.refresh";
 
 export const ROLES = [
   ["nurse", "Nurse"],
@@ -52,6 +54,7 @@ const listeners = new Set();
 export const auth = {
   user: null, // {id, name, role}
   token: null,
+  _refreshing: null,
 
   load() {
     const raw = read(localStorage, PROFILE_KEY);
@@ -61,10 +64,7 @@ export const auth = {
       this.user = null;
     }
     this.token = read(sessionStorage, TOKEN_KEY);
-    if (this.token) {
-      const claims = decodeJwt(this.token);
-      if (claims.exp && claims.exp * 1000 < Date.now()) this.token = null;
-    }
+    // an expired access token is kept: the first request answers 401 and the refresh token renews it
     return this;
   },
 
@@ -110,6 +110,7 @@ export const auth = {
       const claims = decodeJwt(token);
       this.token = token;
       write(sessionStorage, TOKEN_KEY, token);
+      write(sessionStorage, REFRESH_KEY, body.refresh_token || null);
       this.user = {
         id: claims.sub || id,
         name: body.name || claims.name || name,
@@ -125,11 +126,44 @@ export const auth = {
   },
 
   logout() {
+    if (this.token) {
+      // end the server session too (the token goes on the deny-list; the refresh token dies)
+      fetch("/api/auth/logout", { method: "POST", headers: this.headers(), keepalive: true }).catch(() => {});
+    }
     this.user = null;
     this.token = null;
     write(localStorage, PROFILE_KEY, null);
     write(sessionStorage, TOKEN_KEY, null);
+    write(sessionStorage, REFRESH_KEY, null);
     listeners.forEach((fn) => fn(null));
+  },
+
+  /**
+   * Trade the refresh token for a new access token (and the next refresh token). Resolves true on
+   * success; concurrent callers share one request (a refresh token works only once).
+   */
+  refresh() {
+    if (this._refreshing) return this._refreshing;
+    const rt = read(sessionStorage, REFRESH_KEY);
+    if (!rt) return Promise.resolve(false);
+    this._refreshing = fetch("/api/auth/refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ refresh_token: rt }),
+    })
+      .then(async (res) => {
+        if (!res.ok) return false;
+        const body = await res.json();
+        this.token = body.access_token;
+        write(sessionStorage, TOKEN_KEY, body.access_token);
+        write(sessionStorage, REFRESH_KEY, body.refresh_token);
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => {
+        this._refreshing = null;
+      });
+    return this._refreshing;
   },
 
   /** The server rejected our token: forget it and ask for a new sign-in. */
@@ -137,6 +171,7 @@ export const auth = {
     if (this.token) {
       this.token = null;
       write(sessionStorage, TOKEN_KEY, null);
+      write(sessionStorage, REFRESH_KEY, null);
     }
     listeners.forEach((fn) => fn(this.user, "expired"));
   },

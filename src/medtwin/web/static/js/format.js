@@ -116,6 +116,7 @@ export function h(tag, attrs, ...children) {
       if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
       else if (k === "dataset") Object.assign(el.dataset, v);
       else if (k === "text") el.textContent = v;
+      else if (k === "style") el.style.cssText = String(v); // CSSOM: allowed by a CSP without unsafe-inline
       else el.setAttribute(k, v === true ? "" : String(v));
     }
   }

@@ -90,7 +90,22 @@ export class Feed {
         this.onMessage({ type: "closed", code: ev.code, reason: ev.reason });
         return;
       }
-      if (ev.code === 4401 || ev.code === 4403 || ev.code === 1008) auth.expired();
+      if (ev.code === 4403) {
+        // signed in but not permitted to see this feed: say so instead of retrying forever
+        this.setState("idle");
+        this.onMessage({ type: "closed", code: ev.code, reason: ev.reason || "not permitted" });
+        return;
+      }
+      if (ev.code === 4401 || ev.code === 1008) {
+        // the access token expired or was revoked: renew it once, else sign in again
+        auth.refresh().then((ok) => {
+          if (ok) {
+            this.attempt = 0;
+            this.connect();
+          } else auth.expired();
+        });
+        return;
+      }
       this.retry();
     };
     ws.onerror = () => {

@@ -1,4 +1,5 @@
-// Sign-in screen. With the security service: staff id + password -> JWT. Without it: the staff id
+// Sign-in screen. With the security service: staff id + password -> JWT (the account decides the
+// role; too many attempts answer 429 with the wait). Without it: the staff id
 // (recorded as "by" on acknowledgements and charting), display name and role are kept locally.
 
 import { api } from "../api.js";
@@ -59,7 +60,7 @@ export async function mount(root, _params, ctx) {
         try {
           const s = staff.find((t) => t.id === id.value.trim());
           await auth.login(
-            { id: id.value, name: name.value || s?.name || "", role: role.value, password: password?.value },
+            { id: id.value, name: name.value || s?.name || "", role: server ? undefined : role.value, password: password?.value },
             server,
           );
           const back = sessionStorage.getItem("medtwin.after-login");
@@ -87,7 +88,7 @@ export async function mount(root, _params, ctx) {
         )
       : null,
     server ? null : h("div.field", null, h("label", { for: "login-name" }, "Display name (optional)"), name),
-    h("div.field", null, h("label", { for: "login-role" }, "Role"), role),
+    server ? null : h("div.field", null, h("label", { for: "login-role" }, "Role"), role), // the account decides
     password ? h("div.field", null, h("label", { for: "login-password" }, "Password"), password) : null,
     err,
     h("div.form-actions", null, h("button.btn.btn-primary", { type: "submit" }, "Sign in")),

@@ -1,0 +1,61 @@
+"""The OpenAPI document states how to authenticate and which statuses the security layer adds:
+a bearer scheme (JWT access token or device key), ``security`` on every non-public operation,
+and 401/403/429 responses (problem+json) besides each route's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from medtwin.security.policy import PUBLIC, rule_for
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["title", "status"],
+}
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        comps = doc.setdefault("components", {})
+        comps.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "JWT access token from POST /api/auth/login, or a device key (mtk_...).",
+        }
+        comps.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for path, ops in doc.get("paths", {}).items():
+            for method, op in ops.items():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                rule = rule_for(method.upper(), path)
+                responses = op["responses"]
+                responses.setdefault(
+                    "429", {"description": "Rate limit reached (Retry-After)", "content": PROBLEM}
+                )
+                responses.setdefault("413", {"description": "Request body too large", "content": PROBLEM})
+                if rule is not None and rule.perm == PUBLIC:
+                    continue
+                op["security"] = [{"bearer": []}]
+                responses.setdefault("401", {"description": "Not signed in", "content": PROBLEM})
+                responses.setdefault("403", {"description": "Not permitted", "content": PROBLEM})
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
