@@ -1,0 +1,306 @@
+"""Regimen comparison by Monte Carlo over the patient's posterior, ranking and dose suggestion. Pure.
+
+For each candidate regimen (the doses still to be given; doses already given are the shared
+``history``) every posterior draw of the patient's parameters is simulated exactly. Reported per
+regimen: P(target) and P(toxicity) per the drug's criteria (:mod:`.metrics`), time in the
+therapeutic window, median and 90 % interval (5th-95th percentile) curves of concentration (and
+effect), the target metric's median and 90 % interval, and the confidence of the prediction for
+this patient (:mod:`.identifiability`).
+
+Ranking: regimens whose P(toxicity) is at most the limit come first, by decreasing P(target);
+the others follow by increasing P(toxicity); ties go to the smaller total dose. Each result says
+in words why it is where it is. The dose suggestion searches a grid of dose amounts (multiples of
+the drug's dose step, keeping the template's times, interval and route) for the highest
+P(target) with P(toxicity) below the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medtwin.core.errors import ValidationError
+from medtwin.models.pharmacology.covariates import Covariates
+from medtwin.models.pharmacology.identifiability import Confidence, assess
+from medtwin.models.pharmacology.library.base import Drug, PopModel
+from medtwin.models.pharmacology.linear import FloatArray
+from medtwin.models.pharmacology.metrics import evaluation_grid, exposure
+from medtwin.models.pharmacology.predict import predict
+from medtwin.models.pharmacology.regimen import Dose
+
+QUANTILES = (5.0, 50.0, 95.0)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    doses: tuple[Dose, ...]
+
+    @property
+    def total_mg(self) -> float:
+        return float(sum(d.amount for d in self.doses))
+
+
+@dataclass
+class CandidateResult:
+    label: str
+    doses: tuple[Dose, ...]
+    p_target: float
+    p_toxicity: float
+    time_in_window: float
+    target_quantiles: list[float] | None
+    toxicity_quantiles: list[float] | None
+    curves: dict[str, list[float]]
+    confidence: Confidence | None
+    total_mg: float
+    rank: int = 0
+    eligible: bool = True
+    explanation: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "doses": [
+                {"time_min": d.time, "dose_mg": d.amount, "duration_min": d.duration, "route": d.route}
+                for d in self.doses
+            ],
+            "p_target": self.p_target,
+            "p_toxicity": self.p_toxicity,
+            "time_in_window": self.time_in_window,
+            "target_quantiles": self.target_quantiles,
+            "toxicity_quantiles": self.toxicity_quantiles,
+            "curves": self.curves,
+            "confidence": None if self.confidence is None else self.confidence.as_dict(),
+            "total_mg": self.total_mg,
+            "rank": self.rank,
+            "eligible": self.eligible,
+            "explanation": self.explanation,
+        }
+
+
+@dataclass
+class Comparison:
+    drug: str
+    model: str
+    results: list[CandidateResult]
+    suggestion: dict[str, Any] | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        ranked = sorted(self.results, key=lambda r: r.rank)
+        return {
+            "drug": self.drug,
+            "model": self.model,
+            "results": [r.as_dict() for r in self.results],
+            "ranking": [r.label for r in ranked],
+            "best": ranked[0].label if ranked else None,
+            "suggestion": self.suggestion,
+            "settings": self.settings,
+        }
+
+
+@dataclass
+class _Setup:
+    drug: Drug
+    model: PopModel
+    cov: Covariates
+    history: tuple[Dose, ...]
+    etas: FloatArray
+    ec50_etas: FloatArray | None
+    start: float
+    end: float
+    mic: float
+    step: float
+
+
+def _quantiles(x: FloatArray) -> list[float]:
+    return [float(v) for v in np.nanpercentile(x, QUANTILES, axis=0)]
+
+
+def _evaluate(s: _Setup, cand: Candidate, *, curves: bool = True) -> tuple[CandidateResult, Any]:
+    doses = [*s.history, *cand.doses]
+    offsets = [
+        c.offset_h for c in (s.drug.target, s.drug.toxicity) if c is not None and c.metric == "post_dose"
+    ]
+    t = evaluation_grid(doses, s.start, s.end, s.step, offsets)
+    pred = predict(s.model, s.cov, doses, t, s.etas, ec50_etas=s.ec50_etas)
+    ex = exposure(s.drug.target, s.drug.toxicity, pred, doses, s.start, s.end, s.mic)
+    out: dict[str, list[float]] = {}
+    if curves:
+        sel = np.unique(
+            np.concatenate(
+                [np.flatnonzero(np.isin(t, np.arange(s.start, s.end + 1e-9, s.step))), [len(t) - 1]]
+            )
+        )
+        out["t_h"] = [float(x) / 60.0 for x in t[sel]]
+        q = np.nanpercentile(pred.sim.cp[:, sel], QUANTILES, axis=0)
+        out["cp_p5"], out["cp_p50"], out["cp_p95"] = (list(map(float, row)) for row in q)
+        if pred.effect is not None:
+            qe = np.nanpercentile(pred.effect[:, sel], QUANTILES, axis=0)
+            out["effect_p5"], out["effect_p50"], out["effect_p95"] = (list(map(float, row)) for row in qe)
+    res = CandidateResult(
+        label=cand.label,
+        doses=cand.doses,
+        p_target=float(np.mean(ex.in_target)) if s.drug.target else float("nan"),
+        p_toxicity=float(np.mean(ex.toxic)) if s.drug.toxicity else 0.0,
+        time_in_window=float(np.mean(ex.time_in_window)),
+        target_quantiles=None if ex.target_value is None else _quantiles(ex.target_value),
+        toxicity_quantiles=None if ex.tox_value is None else _quantiles(ex.tox_value),
+        curves=out,
+        confidence=None,
+        total_mg=cand.total_mg,
+    )
+    return res, ex
+
+
+def _rank(results: list[CandidateResult], tox_limit: float, drug: Drug) -> None:
+    for r in results:
+        r.eligible = r.p_toxicity <= tox_limit
+    order = sorted(
+        results,
+        key=lambda r: (not r.eligible, -r.p_target if r.eligible else r.p_toxicity, -r.p_target, r.total_mg),
+    )
+    tgt = drug.target.describe() if drug.target else "target"
+    tox = drug.toxicity.describe() if drug.toxicity else "toxicity"
+    for i, r in enumerate(order, start=1):
+        r.rank = i
+        head = (
+            f"P(target: {tgt}) {r.p_target:.0%}, P(toxicity: {tox}) {r.p_toxicity:.0%} "
+            f"(limit {tox_limit:.0%}), time in window {r.time_in_window:.0%}."
+        )
+        if r.eligible and i == 1:
+            why = "Ranked first: the highest probability of target attainment among regimens within the toxicity limit."
+        elif r.eligible:
+            why = f"Ranked {i}: within the toxicity limit but a lower probability of target attainment than {order[0].label}."
+        else:
+            why = f"Ranked {i}: its probability of toxicity exceeds the limit."
+        conf = ""
+        if r.confidence is not None and r.confidence.level != "high":
+            conf = f" Confidence {r.confidence.level}: {'; '.join(r.confidence.reasons)}."
+        r.explanation = f"{head} {why}{conf}"
+
+
+def _scaled(drug: Drug, template: Candidate, amount: float) -> Candidate:
+    doses = []
+    for d in template.doses:
+        dur = d.duration
+        if d.route == "iv" and d.duration > 0:
+            dur = (
+                max(d.duration, drug.default_infusion_min(amount))
+                if drug.default_infusion_min(amount)
+                else d.duration
+            )
+        doses.append(Dose(d.time, amount, dur, d.route))
+    return Candidate(f"{amount:g} mg", tuple(doses))
+
+
+def compare_regimens(
+    drug: Drug,
+    model: PopModel,
+    cov: Covariates,
+    candidates: Sequence[Candidate],
+    etas: FloatArray,
+    *,
+    history: Sequence[Dose] = (),
+    prior_etas: FloatArray | None = None,
+    n_levels: int = 0,
+    wres: Sequence[float] = (),
+    start: float,
+    end: float,
+    mic: float = 1.0,
+    tox_limit: float = 0.10,
+    step: float = 10.0,
+    rng: np.random.Generator | None = None,
+    suggest_from: int | None = 0,
+    max_dose_mg: float | None = None,
+) -> Comparison:
+    """Compare ``candidates`` over the draws ``etas`` (posterior, or prior without levels)."""
+    if drug.target is None:
+        raise ValidationError(
+            f"{drug.display} has no therapeutic target in the library: nothing to compare", field="drug"
+        )
+    if not candidates:
+        raise ValidationError("give at least one candidate regimen", field="candidates")
+    if not 0 <= tox_limit <= 1:
+        raise ValidationError("toxicity limit must be a probability", field="tox_limit")
+    rng = rng or np.random.default_rng(0)
+    ec50: FloatArray | None = None
+    if model.pd is not None and model.pd.ec50_omega2 > 0:
+        ec50 = np.asarray(rng.normal(0.0, np.sqrt(model.pd.ec50_omega2), etas.shape[0]), dtype=np.float64)
+    s = _Setup(drug, model, cov, tuple(history), etas, ec50, start, end, mic, step)
+    results: list[CandidateResult] = []
+    for cand in candidates:
+        res, ex = _evaluate(s, cand)
+        if prior_etas is not None:
+            s_prior = _Setup(drug, model, cov, tuple(history), prior_etas, ec50, start, end, mic, step)
+            _, ex_prior = _evaluate(s_prior, cand, curves=False)
+            qp = ex_prior.target_value if ex_prior.target_value is not None else ex_prior.in_target
+            qq = ex.target_value if ex.target_value is not None else ex.in_target
+            res.confidence = assess(
+                qp, qq, n_levels=n_levels, wres=wres, quantity=f"the {drug.target.describe()} of {cand.label}"
+            )
+        elif n_levels == 0:
+            res.confidence = Confidence(
+                "population", None, ["no measured levels: this is the population prediction"]
+            )
+        results.append(res)
+    _rank(results, tox_limit, drug)
+    suggestion = None
+    if suggest_from is not None and 0 <= suggest_from < len(candidates):
+        suggestion = suggest_dose(s, candidates[suggest_from], tox_limit, max_dose_mg)
+    return Comparison(
+        drug=drug.name,
+        model=model.key,
+        results=results,
+        suggestion=suggestion,
+        settings={
+            "n": int(etas.shape[0]),
+            "start_min": start,
+            "end_min": end,
+            "mic": mic,
+            "tox_limit": tox_limit,
+            "step_min": step,
+            "target": drug.target.describe(),
+            "toxicity": drug.toxicity.describe() if drug.toxicity else None,
+        },
+    )
+
+
+def suggest_dose(
+    s: _Setup, template: Candidate, tox_limit: float, max_dose_mg: float | None = None
+) -> dict[str, Any]:
+    amounts = {d.amount for d in template.doses}
+    base = max(amounts) if amounts else s.drug.dose_step_mg
+    top = max_dose_mg or 3.0 * base
+    step = s.drug.dose_step_mg
+    n = int(top // step)
+    if n > 40:
+        step = float(np.ceil(top / 40 / step) * step)
+        n = int(top // step)
+    grid = [step * i for i in range(1, n + 1)]
+    rows = []
+    for a in grid:
+        res, _ = _evaluate(s, _scaled(s.drug, template, a), curves=False)
+        rows.append({"dose_mg": a, "p_target": res.p_target, "p_toxicity": res.p_toxicity})
+    ok = [r for r in rows if r["p_toxicity"] < tox_limit]
+    out: dict[str, Any] = {"template": template.label, "grid": rows, "tox_limit": tox_limit}
+    if not ok:
+        out.update(
+            dose_mg=None,
+            explanation=f"no dose from {grid[0]:g} to {grid[-1]:g} mg keeps P(toxicity) below {tox_limit:.0%}",
+        )
+        return out
+    best = max(ok, key=lambda r: (r["p_target"], -r["dose_mg"]))
+    out.update(
+        dose_mg=best["dose_mg"],
+        p_target=best["p_target"],
+        p_toxicity=best["p_toxicity"],
+        explanation=(
+            f"{best['dose_mg']:g} mg per dose on the schedule of {template.label} gives the highest "
+            f"P(target) ({best['p_target']:.0%}) with P(toxicity) {best['p_toxicity']:.0%} < {tox_limit:.0%}"
+        ),
+    )
+    return out
