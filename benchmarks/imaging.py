@@ -81,7 +81,7 @@ def peer(p: phantoms.Phantom) -> dict[str, float]:
     out = {}
     for name, lo in (("liver", 50), ("tumour", 100)):
         m = (p.ct.array >= lo) & (p.ct.array <= 150)
-        lab, n = ndimage.label(m)
+        lab, _n = ndimage.label(m)
         sizes = np.bincount(lab.ravel())[1:]
         m = lab == (int(np.argmax(sizes)) + 1)
         v, f, _n, _v = skm.marching_cubes(m.astype(np.float32), 0.5)
