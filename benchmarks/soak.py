@@ -86,6 +86,9 @@ def hospital(args: argparse.Namespace) -> None:
     for p in range(args.patients):
         rt.store.put_twin(Twin(f"P{p:04d}", TwinKind.PATIENT))
     rt.ingestor.refresh()
+    if args.sqlite_cache_mb:  # diagnostic: a smaller page cache on the write connection (default 64 MiB)
+        with rt.store._write_lock:
+            rt.store._writer_conn().execute(f"PRAGMA cache_size=-{int(args.sqlite_cache_mb * 1024)}")
     rt.start()
     gaps = GapService.attach(rt, grace_s=10.0, flush_s=args.flush_s).start()
     from medtwin.core.events import ObservationsRecorded
@@ -109,6 +112,7 @@ def hospital(args: argparse.Namespace) -> None:
     while not stop.wait(5.0):
         print(json.dumps({"t": time.time(), "rss_kb": rss_kb(), "queued_rows": rt.writer.queued_rows,
                           "pending": m.pending, "commits": rt.writer.commits, "rows": rt.writer.rows_committed,
+                          "py_blocks": sys.getallocatedblocks(),
                           "gaps": gaps.stats()}), flush=True)  # fmt: skip
     time.sleep(max(0.0, gaps.grace_s + 1 - 5))
     gaps.tick()
@@ -143,6 +147,9 @@ def main() -> None:
     ap.add_argument("--db", default="")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--prefix", default="soak")
+    ap.add_argument(
+        "--sqlite-cache-mb", type=float, default=0.0, help="diagnostic: page cache of the write connection"
+    )
     ap.add_argument("--flush-s", type=float, default=10.0, help="gap service watermark flush interval")
     args = ap.parse_args()
     if args.role == "hospital":
@@ -287,6 +294,9 @@ def main() -> None:
         "hospital_rss_end_mb": round(rss1 / 1024, 1),
         "memory_growth_pct": round(growth, 2),
         "memory_growth_from_1min_pct": round((rss1 - first[0]["rss_kb"]) / first[0]["rss_kb"] * 100, 2),
+        "python_heap_blocks_after_warmup": warm[0].get("py_blocks"),
+        "python_heap_blocks_end": samples[-1].get("py_blocks"),
+        "rss_mb_per_minute": [round(x["rss_kb"] / 1024, 1) for x in samples[11::12]],
         "load_average_1min_during_run": loads,
         "max_queued_rows": max(x["queued_rows"] for x in samples),
         "gap_service": final.get("gaps"),
