@@ -184,6 +184,25 @@ _TABLE: tuple[CodeInfo, ...] = (
     CodeInfo(
         "mews", MEDTWIN, "mews", "Modified Early Warning Score", Q, "{score}", (0, 14), category="survey"
     ),
+    # Drug levels and renal function (medtwin.services.treatment, issue 7). 4092-3, 4090-7, 3663-2 and
+    # 3665-7 were checked against laboratory catalogues; 20578-1, 35668-8, 14334-7 and 2160-0 were not
+    # re-verified here. Timing (trough/peak) is kept as the lab coded it; models use the sample time.
+    *(
+        CodeInfo(
+            key, LOINC, code, f"{name} in Serum or Plasma{timing}", Q, unit, bounds, category="laboratory"
+        )
+        for key, code, name, timing, unit, bounds in (
+            ("vancomycin", "20578-1", "Vancomycin [Mass/volume]", "", "mg/L", (0, 500)),
+            ("vancomycin_trough", "4092-3", "Vancomycin [Mass/volume]", " --trough", "mg/L", (0, 500)),
+            ("vancomycin_peak", "4090-7", "Vancomycin [Mass/volume]", " --peak", "mg/L", (0, 500)),
+            ("gentamicin", "35668-8", "Gentamicin [Mass/volume]", "", "mg/L", (0, 200)),
+            ("gentamicin_peak", "3663-2", "Gentamicin [Mass/volume]", " --peak", "mg/L", (0, 200)),
+            ("gentamicin_trough", "3665-7", "Gentamicin [Mass/volume]", " --trough", "mg/L", (0, 200)),
+            ("lithium", "14334-7", "Lithium [Moles/volume]", "", "mmol/L", (0, 20)),
+            ("creatinine", "2160-0", "Creatinine [Mass/volume]", "", "mg/dL", (0.05, 30)),
+        )
+    ),
+    CodeInfo("carbs", MEDTWIN, "carb-intake", "Carbohydrate intake", Q, "g", (0, 1000), category="activity"),
     # Imaging-derived (medtwin.services.imaging). LOINC 33728-7 is the tumour size code mCODE uses;
     # RECIST sums/categories, organ/graft volumes and the Doppler RI have no LOINC code we could verify.
     CodeInfo(

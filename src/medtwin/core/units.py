@@ -51,6 +51,11 @@ UNIT_ALIASES: dict[str, str] = {
     "kpa": "kPa",
     "mg/dl": "mg/dL",
     "mmol/l": "mmol/L",
+    "mg/l": "mg/L",  # drug levels (treatment): ug/mL and mcg/mL are the same quantity
+    "ug/ml": "ug/mL",
+    "mcg/ml": "ug/mL",
+    "µg/ml": "ug/mL",
+    "meq/l": "meq/L",  # lithium (monovalent: 1 mEq/L = 1 mmol/L)
     "kg": "kg",
     "g": "g",
     "[lb_av]": "[lb_av]",
@@ -89,6 +94,8 @@ _CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
     ("m", "cm"): lambda v: v * 100.0,
     ("L", "mL"): lambda v: v * 1000.0,
     ("min", "h"): lambda v: v / 60.0,
+    ("ug/mL", "mg/L"): lambda v: v,
+    ("meq/L", "mmol/L"): lambda v: v,  # lithium only among medtwin's mmol/L codes; glucose has no mEq
 }
 
 
