@@ -203,6 +203,22 @@ _V7 = _both(
     "CREATE INDEX surgical_plans_twin ON surgical_plans (twin_id, created_us)",
 )
 
+# Treatment simulation (medtwin.services.treatment): personalised fits of a twin (one current per
+# twin and drug, earlier ones kept as superseded, with their provenance in ``record``) and runs
+# (regimen comparisons and simulations, the regimen a clinician picked).
+_V8 = _both(
+    """CREATE TABLE treatment_fits (
+        id TEXT PRIMARY KEY, twin_id TEXT NOT NULL, drug TEXT NOT NULL, model TEXT NOT NULL,
+        status TEXT NOT NULL, confidence TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL,
+        record TEXT NOT NULL)""",
+    "CREATE INDEX treatment_fits_twin ON treatment_fits (twin_id, drug, created_us)",
+    """CREATE TABLE treatment_runs (
+        id TEXT PRIMARY KEY, twin_id TEXT, kind TEXT NOT NULL, drug TEXT NOT NULL, fit_id TEXT,
+        actor TEXT NOT NULL, created_us BIGINT NOT NULL, record TEXT NOT NULL, selected TEXT,
+        selected_by TEXT, selected_us BIGINT)""",
+    "CREATE INDEX treatment_runs_twin ON treatment_runs (twin_id, created_us)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
@@ -211,6 +227,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "users, sign-in sessions, refresh tokens, revoked tokens, device keys, break-the-glass", *_V5),
     Migration(6, "encryption at rest: data keys, identifier blind index, plaintext-migration marker", *_V6),
     Migration(7, "imaging: studies, series, segmentations, assessments, surgical plans", *_V7),
+    Migration(8, "treatment: personalised fits and simulation runs", *_V8),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
