@@ -233,12 +233,14 @@ def _register_subapps() -> None:
     from medtwin.cli.imaging import imaging_app
     from medtwin.cli.ops import ops_commands
     from medtwin.cli.score import score_app
+    from medtwin.cli.security_cmd import security_commands
 
     app.add_typer(score_app, name="score")
     app.add_typer(alarms_app, name="alarms")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(imaging_app, name="imaging")
     ops_commands(app)
+    security_commands(app)  # audit ..., keys ...
 
 
 _register_subapps()
