@@ -229,6 +229,7 @@ def worker(
 
 def _register_subapps() -> None:
     from medtwin.cli.alarms import alarms_app
+    from medtwin.cli.flow import flow_app
     from medtwin.cli.gateway import gateway_app
     from medtwin.cli.imaging import imaging_app
     from medtwin.cli.ops import ops_commands
@@ -238,6 +239,7 @@ def _register_subapps() -> None:
     app.add_typer(score_app, name="score")
     app.add_typer(alarms_app, name="alarms")
     app.add_typer(gateway_app, name="gateway")
+    app.add_typer(flow_app, name="flow")
     app.add_typer(imaging_app, name="imaging")
     ops_commands(app)
     security_commands(app)  # audit ..., keys ...

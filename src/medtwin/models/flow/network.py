@@ -157,6 +157,7 @@ class _DayRun:
                 stage = self.m.stages[k["stage"]]
                 act = stage.activity
                 break
+        first = p["state"] == START  # the journey's first activity has no waiting before it
         p["state"] = state
         room = _pick_room(rnd, stage.rooms)
         walk = 0.0
@@ -169,10 +170,15 @@ class _DayRun:
         delay = rnd.expovariate(1.0 / stage.delay_s) if stage.delay_s > 0 else 0.0
         fit = stage.service.get(state) or stage.service["*"]
         service = _sample(rnd, fit)
-        st = self.acc["stage"].setdefault(act, [0, 0.0, 0.0, 0.0, 0.0])  # visits, wait, queue, walk, service
+        st = (
+            self.acc["stage"].setdefault(act, [0, 0.0, 0.0, 0.0, 0.0]) if not first else []
+        )  # visits, wait, queue, walk, service
         pre = walk + delay
 
         def done(queue_wait: float, end: float) -> None:
+            if first:
+                self._next(p, end)
+                return
             st[0] += 1
             st[1] += pre + queue_wait
             st[2] += queue_wait

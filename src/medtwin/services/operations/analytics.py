@@ -43,15 +43,17 @@ def _r(x: Any, nd: int = 2) -> float | None:
 
 def prepare(log: EventLog) -> None:
     """Materialise ``ev``: the log with order, previous activity/end/location and durations."""
+    tz = "'" + log.timezone.replace("'", "''") + "'"
     log.con.execute(
-        """CREATE OR REPLACE TEMP TABLE ev AS SELECT case_id, activity, start, "end", resource, location,
+        f"""CREATE OR REPLACE TEMP TABLE ev AS SELECT case_id, activity, start, "end", resource, location,
             row_number() OVER w AS seq,
             lag(activity) OVER w AS prev_act,
             lag(location) OVER w AS prev_loc,
             lag(location, 2) OVER w AS prev2_loc,
             lead(activity) OVER w IS NULL AS is_last,
             epoch(start) - epoch(lag("end") OVER w) AS gap_s,
-            epoch("end") - epoch(start) AS svc_s
+            epoch("end") - epoch(start) AS svc_s,
+            timezone({tz}, start) AS lstart
         FROM ev_raw WINDOW w AS (PARTITION BY case_id ORDER BY start, "end", activity)"""
     )
 
@@ -65,7 +67,7 @@ def summary(log: EventLog) -> dict[str, Any]:
     r = log.con.execute(
         """SELECT count(*), count(DISTINCT case_id), count(DISTINCT activity), count(DISTINCT resource),
             count(DISTINCT location), min(start), max("end"), count(*) FILTER (WHERE gap_s < 0),
-            count(DISTINCT CAST(start AS DATE))
+            count(DISTINCT CAST(lstart AS DATE))
         FROM ev"""
     ).fetchone()
     assert r is not None
@@ -88,7 +90,7 @@ def summary(log: EventLog) -> dict[str, Any]:
 
 def dfg(log: EventLog) -> dict[str, Any]:
     nodes = log.con.execute(
-        "SELECT activity, count(*), count(DISTINCT case_id) FROM ev GROUP BY 1 ORDER BY 2 DESC"
+        "SELECT activity, count(*), count(DISTINCT case_id), avg(seq) FROM ev GROUP BY 1 ORDER BY 2 DESC"
     ).fetchall()
     edges = log.con.execute(
         f"""SELECT coalesce(prev_act, '{START}'), activity, count(*),
@@ -100,7 +102,9 @@ def dfg(log: EventLog) -> dict[str, Any]:
         ORDER BY 3 DESC"""
     ).fetchall()
     return {
-        "nodes": [{"activity": a, "count": int(n), "cases": int(c)} for a, n, c in nodes],
+        "nodes": [
+            {"activity": a, "count": int(n), "cases": int(c), "position": _r(pos)} for a, n, c, pos in nodes
+        ],
         "edges": [
             {
                 "from": a,
@@ -130,7 +134,7 @@ def stages(log: EventLog) -> list[dict[str, Any]]:
     hot = dict(
         log.con.execute(
             """SELECT activity, arg_max(h, w) FROM (
-                SELECT activity, hour(start) AS h, sum(greatest(gap_s, 0)) AS w FROM ev
+                SELECT activity, hour(lstart) AS h, sum(greatest(gap_s, 0)) AS w FROM ev
                 WHERE gap_s IS NOT NULL GROUP BY 1, 2) GROUP BY 1"""
         ).fetchall()
     )
@@ -204,31 +208,31 @@ def load(log: EventLog) -> dict[str, Any]:
     ndays = dict(
         con.execute(
             """SELECT isodow(d) - 1, count(*) FROM (SELECT unnest(generate_series(
-                CAST(min(start) AS DATE), CAST(max(start) AS DATE), INTERVAL 1 DAY)) AS d FROM ev) GROUP BY 1"""
+                CAST(min(lstart) AS DATE), CAST(max(lstart) AS DATE), INTERVAL 1 DAY)) AS d FROM ev) GROUP BY 1"""
         ).fetchall()
     )
     arrivals = [[0.0] * 24 for _ in range(7)]
     for wd, h, n in con.execute(
-        "SELECT isodow(start) - 1, hour(start), count(*) FROM ev WHERE seq = 1 GROUP BY 1, 2"
+        "SELECT isodow(lstart) - 1, hour(lstart), count(*) FROM ev WHERE seq = 1 GROUP BY 1, 2"
     ).fetchall():
         arrivals[int(wd)][int(h)] = _r(n / max(ndays.get(wd, 1), 1), 2) or 0.0
     acts = [a for (a,) in con.execute("SELECT DISTINCT activity FROM ev ORDER BY 1").fetchall()]
     starts = {a: [0] * 24 for a in acts}
     waits: dict[str, list[float | None]] = {a: [None] * 24 for a in acts}
     for a, h, n, w in con.execute(
-        "SELECT activity, hour(start), count(*), avg(greatest(gap_s, 0)) FROM ev GROUP BY 1, 2"
+        "SELECT activity, hour(lstart), count(*), avg(greatest(gap_s, 0)) FROM ev GROUP BY 1, 2"
     ).fetchall():
         starts[a][int(h)] = int(n)
         waits[a][int(h)] = _r(w / 60) if w is not None else None
     monthly = [
         {"month": str(m), "cases": int(n)}
         for m, n in con.execute(
-            "SELECT strftime(start, '%Y-%m'), count(*) FROM ev WHERE seq = 1 GROUP BY 1 ORDER BY 1"
+            "SELECT strftime(lstart, '%Y-%m'), count(*) FROM ev WHERE seq = 1 GROUP BY 1 ORDER BY 1"
         ).fetchall()
     ]
     weekday = [0] * 7
     for wd, n in con.execute(
-        "SELECT isodow(start) - 1, count(*) FROM ev WHERE seq = 1 GROUP BY 1"
+        "SELECT isodow(lstart) - 1, count(*) FROM ev WHERE seq = 1 GROUP BY 1"
     ).fetchall():
         weekday[int(wd)] = int(n)
     return {
@@ -271,21 +275,24 @@ def variants(log: EventLog, top: int = 20) -> dict[str, Any]:
 
 
 def rework(log: EventLog) -> dict[str, Any]:
-    rows = log.con.execute(
-        """SELECT activity, count(*) FILTER (WHERE k > 1), sum(k - 1) FROM (
-            SELECT case_id, activity, count(*) AS k FROM ev GROUP BY 1, 2) GROUP BY 1 HAVING sum(k - 1) > 0
+    con = log.con
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ca AS SELECT case_id, activity, count(*) AS k FROM ev GROUP BY 1, 2"
+    )
+    rows = con.execute(
+        """SELECT activity, count(*) FILTER (WHERE k > 1), sum(k - 1) FROM ca GROUP BY 1 HAVING sum(k - 1) > 0
         ORDER BY 2 DESC"""
     ).fetchall()
-    cases = log.con.execute(
-        "SELECT count(DISTINCT case_id) FROM (SELECT case_id FROM ev GROUP BY case_id, activity HAVING count(*) > 1)"
-    ).fetchone()
-    total = log.con.execute("SELECT count(DISTINCT case_id) FROM ev").fetchone()
+    cases, total = con.execute(
+        "SELECT count(DISTINCT case_id) FILTER (WHERE k > 1), count(DISTINCT case_id) FROM ca"
+    ).fetchone()  # type: ignore[misc]
     direct = dict(
-        log.con.execute("SELECT activity, count(*) FROM ev WHERE prev_act = activity GROUP BY 1").fetchall()
+        con.execute("SELECT activity, count(*) FROM ev WHERE prev_act = activity GROUP BY 1").fetchall()
     )
+    con.execute("DROP TABLE ca")
     return {
-        "cases_with_rework": int(cases[0]) if cases else 0,
-        "share": _r((cases[0] if cases else 0) / max(total[0] if total else 1, 1), 4),
+        "cases_with_rework": int(cases or 0),
+        "share": _r((cases or 0) / max(total or 1, 1), 4),
         "by_activity": [
             {"activity": a, "cases": int(c), "repeats": int(r), "immediate_repeats": int(direct.get(a, 0))}
             for a, c, r in rows
@@ -295,7 +302,7 @@ def rework(log: EventLog) -> dict[str, Any]:
 
 def resources(log: EventLog, top: int = 200) -> list[dict[str, Any]]:
     rows = log.con.execute(
-        f"""WITH d AS (SELECT resource, CAST(start AS DATE) AS day, min(start) AS s0, max("end") AS s1,
+        f"""WITH d AS (SELECT resource, CAST(lstart AS DATE) AS day, min(start) AS s0, max("end") AS s1,
                 sum(svc_s) AS busy, count(*) AS n FROM ev WHERE resource IS NOT NULL GROUP BY 1, 2),
             a AS (SELECT resource, string_agg(DISTINCT activity, ', ' ORDER BY activity) AS acts
                 FROM ev WHERE resource IS NOT NULL GROUP BY 1)

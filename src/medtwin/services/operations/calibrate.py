@@ -19,6 +19,7 @@ All estimates are SQL aggregates over the prepared log (:func:`analytics.prepare
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -119,7 +120,7 @@ def _routing(log: EventLog) -> dict[str, tuple[list[str], list[float]]]:
 
 def _arrivals(log: EventLog) -> tuple[list[list[float]], list[tuple[int, float]], list[tuple[str, int]]]:
     per_day = log.con.execute(
-        """SELECT CAST(start AS DATE) AS d, isodow(start) - 1, hour(start), count(*) FROM ev WHERE seq = 1
+        """SELECT CAST(lstart AS DATE) AS d, isodow(lstart) - 1, hour(lstart), count(*) FROM ev WHERE seq = 1
         GROUP BY 1, 2, 3 ORDER BY 1"""
     ).fetchall()
     day_total: dict[Any, int] = defaultdict(int)
@@ -144,9 +145,9 @@ def _rosters(
     log: EventLog, pools: dict[str, str | None], open_dates: list[tuple[str, int]]
 ) -> dict[str, list[list[int]]]:
     rows = log.con.execute(
-        f"""WITH iv AS (SELECT resource, CAST(start AS DATE) AS d,
-                hour(start) * 3600 + minute(start) * 60 + second(start) AS a,
-                hour(start) * 3600 + minute(start) * 60 + second(start) + svc_s AS b, activity FROM ev
+        f"""WITH iv AS (SELECT resource, CAST(lstart AS DATE) AS d,
+                epoch(lstart) - epoch(CAST(CAST(lstart AS DATE) AS TIMESTAMP)) AS a,
+                epoch(lstart) - epoch(CAST(CAST(lstart AS DATE) AS TIMESTAMP)) + svc_s AS b, activity FROM ev
                 WHERE resource IS NOT NULL),
             g AS (SELECT *, CASE WHEN a - max(b) OVER (PARTITION BY resource, d ORDER BY a, b
                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) > {GAP_MERGE_S} THEN 1 ELSE 0 END AS brk FROM iv),
@@ -171,7 +172,7 @@ def _rosters(
         table = []
         for wd in range(7):
             sel = c[wds == wd]
-            table.append([int(round(v)) for v in np.median(sel, axis=0)] if len(sel) else [0] * 24)
+            table.append([math.floor(v + 0.5) for v in np.median(sel, axis=0)] if len(sel) else [0] * 24)
         out[p] = table
     return out
 
