@@ -219,6 +219,16 @@ _V8 = _both(
     "CREATE INDEX treatment_runs_twin ON treatment_runs (twin_id, created_us)",
 )
 
+# Operations (medtwin.services.operations.runs): journey analyses and what-if simulations with their
+# inputs (log file name, parameters), summary and full result; no patient data (case ids never stored).
+_V9 = _both(
+    """CREATE TABLE flow_runs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, log TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '',
+        created_us BIGINT NOT NULL, version TEXT NOT NULL DEFAULT '', params TEXT NOT NULL DEFAULT '{}',
+        summary TEXT NOT NULL DEFAULT '{}', result TEXT NOT NULL)""",
+    "CREATE INDEX flow_runs_created ON flow_runs (kind, created_us)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
@@ -228,6 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "encryption at rest: data keys, identifier blind index, plaintext-migration marker", *_V6),
     Migration(7, "imaging: studies, series, segmentations, assessments, surgical plans", *_V7),
     Migration(8, "treatment: personalised fits and simulation runs", *_V8),
+    Migration(9, "operations: stored journey analyses and what-if simulation runs", *_V9),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
