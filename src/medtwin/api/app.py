@@ -21,6 +21,7 @@ from medtwin import __version__
 from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
 from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
+from medtwin.api import treatment as treatment_api
 from medtwin.api.limits import BodyLimitMiddleware
 from medtwin.api.openapi_security import install_openapi
 from medtwin.api.security_mw import SecurityMiddleware
@@ -88,7 +89,14 @@ def create_app(
     app.include_router(twins.router)
     app.include_router(ingest_http.router)
     app.include_router(live.router)
-    for router in (fhir.router, monitoring.router, charting.router, metrics.router, imaging_api.router):
+    for router in (
+        fhir.router,
+        monitoring.router,
+        charting.router,
+        metrics.router,
+        imaging_api.router,
+        treatment_api.router,
+    ):
         app.include_router(router)
     _static_mount(app)
     install_openapi(app)

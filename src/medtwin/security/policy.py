@@ -137,6 +137,16 @@ POLICY: tuple[Rule, ...] = (
       for p in ("import", "upload", "series/{series_id}/labels", "series/{series_id}/segment",
                 "recist", "doppler", "graft")),
     R("POST", "/api/twins/{twin_id}/imaging/plans", "surgery.plan", verb=READ, target=TWIN),
+    # --- treatment simulation (issue 7): reading a patient's fits, runs and drug record = the patient in
+    # care scope; fitting, comparing, recording levels/doses for a fit and picking a regimen need
+    # treatment.simulate (physicians, pharmacists) on a patient in the user's care scope
+    R("GET", "/api/treatment/drugs", SESSION), R("GET", "/api/glucose/patients", SESSION),
+    R("POST", "/api/treatment/simulate", "treatment.simulate"), R("POST", "/api/glucose/simulate", "treatment.simulate"),
+    *(R("GET", f"/api/twins/{{twin_id}}/{p}", verb=READ, target=TWIN)
+      for p in ("treatment", "treatment/runs", "treatment/{drug}", "treatment/{drug}/fit", "glucose/fit")),
+    *(R("POST", f"/api/twins/{{twin_id}}/{p}", "treatment.simulate", verb=READ, target=TWIN)
+      for p in ("treatment/{drug}/levels", "treatment/{drug}/doses", "treatment/{drug}/fit", "treatment/{drug}/compare",
+                "treatment/runs/{run_id}/select", "glucose/fit", "glucose/compare")),
     # --- operations
     R("GET", "/metrics", "ops.read"),
     # --- live feeds (WebSocket): events are filtered to the patients the principal may see
@@ -161,10 +171,10 @@ _HOSPITAL = frozenset({"place.read", "staff.read", "device.read", "occupancy.rea
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset({"*"}),
-    Role.PHYSICIAN: _CLINICAL_RW | _CONFIG | {"imaging.write"},
+    Role.PHYSICIAN: _CLINICAL_RW | _CONFIG | {"imaging.write", "treatment.simulate"},
     Role.SURGEON: _CLINICAL_RW | _CONFIG | {"imaging.write", "surgery.plan"},
     Role.NURSE: _CLINICAL_RW,
-    Role.PHARMACIST: _READONLY_CLINICAL,
+    Role.PHARMACIST: _READONLY_CLINICAL | {"treatment.simulate"},
     Role.RADIOLOGIST: _READONLY_CLINICAL | {"imaging.write"},
     Role.TRAINEE: frozenset({"place.read"}),  # until training cases exist: no identified patient data
     Role.EDUCATOR: frozenset({"place.read", "staff.read"}),

@@ -7,7 +7,13 @@ from __future__ import annotations
 from medtwin.runtime import Runtime
 
 
-def start_services(rt: Runtime, *, monitoring: bool = True, reliability: bool = True) -> None:
+def start_services(
+    rt: Runtime, *, monitoring: bool = True, reliability: bool = True, treatment: bool = True
+) -> None:
+    if treatment:  # refits a patient's drug twin when new levels arrive (issue 7)
+        from medtwin.services.treatment.service import TreatmentService
+
+        TreatmentService.attach(rt).start()
     if reliability:
         from medtwin.services.reliability.gaps import GapService
 
