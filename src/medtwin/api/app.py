@@ -21,6 +21,7 @@ from medtwin import __version__
 from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
 from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
+from medtwin.api import operations as operations_api
 from medtwin.api import treatment as treatment_api
 from medtwin.api.limits import BodyLimitMiddleware
 from medtwin.api.openapi_security import install_openapi
@@ -96,6 +97,7 @@ def create_app(
         metrics.router,
         imaging_api.router,
         treatment_api.router,
+        operations_api.router,
     ):
         app.include_router(router)
     _static_mount(app)

@@ -149,6 +149,14 @@ POLICY: tuple[Rule, ...] = (
                 "treatment/runs/{run_id}/select", "glucose/fit", "glucose/compare")),
     # --- operations
     R("GET", "/metrics", "ops.read"),
+    # --- hospital operations twin (issue 9): journey logs, analyses, what-if simulations. Operations
+    # managers and admins; flow logs and results hold no patient-identifying data (case ids are never
+    # returned), so there is no patient scope
+    *(R("GET", f"/api/operations/{p}", "flow.read")
+      for p in ("logs", "jobs", "jobs/{job_id}", "runs", "runs/{run_id}", "runs/{run_id}/report",
+                "runs/{run_id}/figures/{name}", "scenarios")),
+    R("PUT", "/api/operations/logs/{name}", "flow.run"),
+    *(R("POST", f"/api/operations/{p}", "flow.run") for p in ("generate", "analyses", "simulations", "station")),
     # --- live feeds (WebSocket): events are filtered to the patients the principal may see
     R("WS", "/ws/ward/{ward_id}", verb=READ, target=_t("place", "ward_id"), listing=True, websocket=True),
     R("WS", "/ws/patient/{patient_id}", verb=READ, target=_t("twin", "patient_id"), websocket=True),
@@ -178,7 +186,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.RADIOLOGIST: _READONLY_CLINICAL | {"imaging.write"},
     Role.TRAINEE: frozenset({"place.read"}),  # until training cases exist: no identified patient data
     Role.EDUCATOR: frozenset({"place.read", "staff.read"}),
-    Role.OPERATIONS: _HOSPITAL,  # hospital level: places and occupancy (pseudonymised), no clinical detail
+    Role.OPERATIONS: _HOSPITAL | {"flow.read", "flow.run"},  # hospital level: places and occupancy (pseudonymised), no clinical detail
     Role.SAFETY_OFFICER: _HOSPITAL,
     Role.RESEARCHER: frozenset(),  # de-identified exports only (the export endpoints)
     Role.DEVICE: frozenset({"patient.ingest", "place.ingest"}),
