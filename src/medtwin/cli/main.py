@@ -235,12 +235,15 @@ def _register_subapps() -> None:
     from medtwin.cli.ops import ops_commands
     from medtwin.cli.score import score_app
     from medtwin.cli.security_cmd import security_commands
+    from medtwin.cli.treatment import pk_app, treat_app
 
     app.add_typer(score_app, name="score")
     app.add_typer(alarms_app, name="alarms")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(flow_app, name="flow")
     app.add_typer(imaging_app, name="imaging")
+    app.add_typer(pk_app, name="pk")
+    app.add_typer(treat_app, name="treat")
     ops_commands(app)
     security_commands(app)  # audit ..., keys ...
 

@@ -175,8 +175,10 @@ def _rank(results: list[dict[str, Any]], limit: float) -> None:
             why = "Ranked first: the highest P(TIR > 70 %) among regimens within the hypoglycaemia limit."
         elif r["eligible"]:
             why = f"Ranked {i}: within the hypoglycaemia limit, lower P(TIR > 70 %) than {order[0]['label']}."
+        elif i == 1:
+            why = "Ranked first although above the hypoglycaemia limit: no candidate is within it, and this one has the lowest probability."
         else:
-            why = f"Ranked {i}: its probability of hypoglycaemia exceeds the limit."
+            why = f"Ranked {i}: its probability of hypoglycaemia exceeds the limit (ordered by lower probability)."
         conf = r["confidence"]
         extra = (
             f" Confidence {conf['level']}: {'; '.join(conf['reasons'])}." if conf["level"] != "high" else ""

@@ -175,8 +175,13 @@ def _rank(results: list[CandidateResult], tox_limit: float, drug: Drug) -> None:
             why = "Ranked first: the highest probability of target attainment among regimens within the toxicity limit."
         elif r.eligible:
             why = f"Ranked {i}: within the toxicity limit but a lower probability of target attainment than {order[0].label}."
+        elif i == 1:
+            why = (
+                "Ranked first although above the toxicity limit: no candidate is within it, and this one "
+                "has the lowest probability of toxicity."
+            )
         else:
-            why = f"Ranked {i}: its probability of toxicity exceeds the limit."
+            why = f"Ranked {i}: its probability of toxicity exceeds the limit (ordered by lower probability)."
         conf = ""
         if r.confidence is not None and r.confidence.level != "high":
             conf = f" Confidence {r.confidence.level}: {'; '.join(r.confidence.reasons)}."
@@ -267,6 +272,73 @@ def compare_regimens(
             "toxicity": drug.toxicity.describe() if drug.toxicity else None,
         },
     )
+
+
+def evaluate_chunk(
+    drug: Drug,
+    model: PopModel,
+    cov: Covariates,
+    candidates: Sequence[Candidate],
+    etas: FloatArray,
+    *,
+    history: Sequence[Dose] = (),
+    start: float,
+    end: float,
+    mic: float = 1.0,
+    step: float = 10.0,
+    ec50_etas: FloatArray | None = None,
+) -> list[dict[str, FloatArray | None]]:
+    """Per-draw outcomes of each candidate for one chunk of draws (for fan-out; see :func:`summarise`)."""
+    s = _Setup(drug, model, cov, tuple(history), etas, ec50_etas, start, end, mic, step)
+    out: list[dict[str, FloatArray | None]] = []
+    for cand in candidates:
+        _, ex = _evaluate(s, cand, curves=False)
+        out.append(
+            {
+                "in_target": ex.in_target,
+                "toxic": ex.toxic,
+                "time_in_window": ex.time_in_window,
+                "target_value": ex.target_value,
+                "tox_value": ex.tox_value,
+            }
+        )
+    return out
+
+
+def summarise(
+    drug: Drug,
+    candidates: Sequence[Candidate],
+    chunks: Sequence[list[dict[str, FloatArray | None]]],
+    tox_limit: float,
+    curves: Sequence[dict[str, list[float]]] | None = None,
+) -> list[CandidateResult]:
+    """Combine per-chunk outcomes exactly (probabilities and quantiles over all draws) and rank."""
+
+    def cat(i: int, key: str) -> FloatArray | None:
+        parts = [c[i][key] for c in chunks]
+        return None if any(p is None for p in parts) else np.concatenate([p for p in parts if p is not None])
+
+    results = []
+    for i, cand in enumerate(candidates):
+        tv, xv = cat(i, "target_value"), cat(i, "tox_value")
+        it, tx, tw = cat(i, "in_target"), cat(i, "toxic"), cat(i, "time_in_window")
+        assert it is not None and tx is not None and tw is not None
+        results.append(
+            CandidateResult(
+                label=cand.label,
+                doses=cand.doses,
+                p_target=float(np.mean(it)),
+                p_toxicity=float(np.mean(tx)) if drug.toxicity else 0.0,
+                time_in_window=float(np.mean(tw)),
+                target_quantiles=None if tv is None else _quantiles(tv),
+                toxicity_quantiles=None if xv is None else _quantiles(xv),
+                curves=dict(curves[i]) if curves else {},
+                confidence=None,
+                total_mg=cand.total_mg,
+            )
+        )
+    _rank(results, tox_limit, drug)
+    return results
 
 
 def suggest_dose(
