@@ -83,7 +83,7 @@ def _finish(ev: dict[str, Any], scope: Scope, status: int | None) -> dict[str, A
     else:
         ev["outcome"] = max(ev["outcome"], A.outcome_of(status))
     if "type" not in pinned:
-        if status in (401, 403):
+        if status in (401, 403, 4401, 4403):
             ev["type"] = "access-denied"
         elif scope["type"] == "websocket":
             ev["type"] = "websocket"
@@ -101,7 +101,8 @@ class AuditMiddleware:
     async def _record(self, ev: dict[str, Any]) -> None:
         fut = self.log.append(ev)
         if self.durable:
-            await asyncio.wrap_future(fut)
+            # Wait for the commit without letting a cancelled request cancel the write itself.
+            await asyncio.shield(asyncio.wrap_future(fut))
 
     def _event(self, scope: Scope) -> dict[str, Any]:
         client = scope.get("client")
@@ -185,12 +186,17 @@ class AuditMiddleware:
                 counts["out"] += 1
             await send(message)
 
+        failed = False
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
+        except BaseException:
+            failed = True
+            raise
         finally:
             A.end_request(token)
             if accepted:
                 close = self._connect_event(ev, scope, None, "ws-close")
+                close["outcome"] = 8 if failed else 0
                 close["detail"].update({"messages_in": counts["in"], "messages_out": counts["out"]})
                 await self._record(close)
             elif not connected:

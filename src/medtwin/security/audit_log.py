@@ -287,7 +287,8 @@ class AuditLog:
                     f.set_exception(exc)
             return
         for (_e, f), i in zip(events, idxs, strict=True):
-            f.set_result(i)
+            if not f.done():  # (a waiter may have given up: the event is stored all the same)
+                f.set_result(i)
         for e, f in batch or []:
             if e is None and not f.done():
                 f.set_result(-1)
