@@ -114,6 +114,7 @@ def hospital(args: argparse.Namespace) -> None:
         print(json.dumps({"t": time.time(), "rss_kb": rss_kb(), "queued_rows": rt.writer.queued_rows,
                           "pending": m.pending, "commits": rt.writer.commits, "rows": rt.writer.rows_committed,
                           "py_blocks": sys.getallocatedblocks(),
+                          "acks_unconfirmed": len(getattr(m.client, "_out_messages", ())),
                           "gaps": gaps.stats()}), flush=True)  # fmt: skip
     time.sleep(max(0.0, gaps.grace_s + 1 - 5))
     gaps.tick()
@@ -306,6 +307,7 @@ def main() -> None:
         "rss_mb_per_minute": [round(x["rss_kb"] / 1024, 1) for x in samples[11::12]],
         "load_average_1min_during_run": loads,
         "max_queued_rows": max(x["queued_rows"] for x in samples),
+        "max_acks_awaiting_broker": max(x.get("acks_unconfirmed", 0) for x in samples),
         "gap_service": final.get("gaps"),
         "messages_missing_in_sequences": missing_msgs,
     }
