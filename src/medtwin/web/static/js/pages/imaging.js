@@ -210,12 +210,14 @@ export async function mount(root, params) {
     const cmp = await api(`${base}/plans/compare`, { query: { ids: state.plans.map((p) => p.id).join(",") } });
     const byId = new Map(state.plans.map((p) => [p.id, p]));
     plansBox.replaceChildren(h("table.data", null,
-      h("tr", null, ...["plan", "remnant %", "remnant mL", "FLR", "min margin mm", "lesions removed", "risks"].map((t) => h("th", null, t))),
+      h("tr", null, ...["plan", "remnant %", "remnant mL", "FLR (liver)", "min margin mm", "lesions removed", "risks"].map((t) => h("th", null, t))),
       ...cmp.plans.map((r) => h("tr", { title: byId.get(r.id).result.risks.join("\n") || "no risk notes" }, h("td", null, r.name, r.id === cmp.recommended ? " ★" : ""),
-        h("td.num", null, num(r.remnant_pct)), h("td.num", null, num(r.remnant_ml, 0)), h("td", null, r.flr_status), h("td.num", null, num(r.min_margin_mm)),
+        h("td.num", null, num(r.remnant_pct)), h("td.num", null, num(r.remnant_ml, 0)),
+        h("td", { title: byId.get(r.id).result.flr_source }, `${r.flr_status} (${byId.get(r.id).result.liver_state}, ≥ ${byId.get(r.id).result.flr_min_pct} %)`),
+        h("td.num", null, num(r.min_margin_mm)),
         h("td", null, r.all_lesions_removed ? "yes" : "NO"), h("td.num", null, String(r.risks))))),
     h("ul", null, ...cmp.plans.flatMap((r) => byId.get(r.id).result.risks.map((t) => h("li.img-risk", null, `${r.name}: ${t}`)))),
-    h("p.img-status", null, `${cmp.note}. FLR minimum: ${state.plans[0].result.flr_source}`));
+    h("p.img-status", null, `${cmp.note}. Minimum FLR: healthy 20 % (Kishi 2009), after chemotherapy 30 % (Shindoh 2013), cirrhosis 40 % (Kubota 1997).`));
   }
   try {
     await loadStudies();
