@@ -209,6 +209,8 @@ def login(pg: Any, user: str = STAFF, password: str = E2E_PASSWORD) -> None:
     pg.fill("#login-password", password)
     pg.click("button[type=submit]")
     pg.wait_for_function("!location.hash.startsWith('#/login')", timeout=15000)
+    # as a person would: the landing page (the ward) has loaded before the next click
+    pg.wait_for_selector(".page[data-ready='1']", timeout=15000)
 
 
 @pytest.fixture
