@@ -52,6 +52,8 @@ def prepare(log: EventLog) -> None:
             lag(location, 2) OVER w AS prev2_loc,
             lead(activity) OVER w IS NULL AS is_last,
             epoch(start) - epoch(lag("end") OVER w) AS gap_s,
+            CASE WHEN lag("end") OVER w IS NOT NULL
+                THEN greatest(epoch(start) - epoch(lag("end") OVER w), 0) END AS wait_s,
             epoch("end") - epoch(start) AS svc_s,
             timezone({tz}, start) AS lstart
         FROM ev_raw WINDOW w AS (PARTITION BY case_id ORDER BY start, "end", activity)"""
@@ -94,9 +96,9 @@ def dfg(log: EventLog) -> dict[str, Any]:
     ).fetchall()
     edges = log.con.execute(
         f"""SELECT coalesce(prev_act, '{START}'), activity, count(*),
-            avg(greatest(gap_s, 0)) FILTER (WHERE prev_act IS NOT NULL),
-            quantile_cont(greatest(gap_s, 0), 0.5) FILTER (WHERE prev_act IS NOT NULL),
-            quantile_cont(greatest(gap_s, 0), 0.9) FILTER (WHERE prev_act IS NOT NULL)
+            avg(wait_s) FILTER (WHERE prev_act IS NOT NULL),
+            quantile_cont(wait_s, 0.5) FILTER (WHERE prev_act IS NOT NULL),
+            quantile_cont(wait_s, 0.9) FILTER (WHERE prev_act IS NOT NULL)
         FROM ev GROUP BY 1, 2
         UNION ALL SELECT activity, '{END}', count(*), NULL, NULL, NULL FROM ev WHERE is_last GROUP BY 1, 2
         ORDER BY 3 DESC"""
@@ -123,8 +125,8 @@ def stages(log: EventLog) -> list[dict[str, Any]]:
     """Per activity: waiting and service distributions, fitted service distribution, hot hour."""
     rows = log.con.execute(
         """SELECT activity, count(*), count(DISTINCT case_id),
-            count(gap_s), avg(greatest(gap_s, 0)), quantile_cont(greatest(gap_s, 0), [0.5, 0.9, 0.95]),
-            sum(greatest(gap_s, 0)),
+            count(gap_s), avg(wait_s), quantile_cont(wait_s, [0.5, 0.9, 0.95]),
+            sum(wait_s),
             avg(svc_s), quantile_cont(svc_s, [0.5, 0.9]), stddev_samp(svc_s),
             count(*) FILTER (WHERE svc_s > 0), sum(svc_s) FILTER (WHERE svc_s > 0),
             sum(ln(svc_s)) FILTER (WHERE svc_s > 0), sum(ln(svc_s) * ln(svc_s)) FILTER (WHERE svc_s > 0),
@@ -134,7 +136,7 @@ def stages(log: EventLog) -> list[dict[str, Any]]:
     hot = dict(
         log.con.execute(
             """SELECT activity, arg_max(h, w) FROM (
-                SELECT activity, hour(lstart) AS h, sum(greatest(gap_s, 0)) AS w FROM ev
+                SELECT activity, hour(lstart) AS h, sum(wait_s) AS w FROM ev
                 WHERE gap_s IS NOT NULL GROUP BY 1, 2) GROUP BY 1"""
         ).fetchall()
     )
@@ -175,7 +177,7 @@ def stages(log: EventLog) -> list[dict[str, Any]]:
 
 def _histograms(log: EventLog) -> dict[str, dict[str, list[int]]]:
     out: dict[str, dict[str, list[int]]] = {"wait": {}, "service": {}}
-    for key, col, cond in (("wait", "greatest(gap_s, 0)", "gap_s IS NOT NULL"), ("service", "svc_s", "true")):
+    for key, col, cond in (("wait", "wait_s", "gap_s IS NOT NULL"), ("service", "svc_s", "true")):
         for a, b, n in log.con.execute(
             f"SELECT activity, {_bins_case(col)} AS b, count(*) FROM ev WHERE {cond} GROUP BY 1, 2"
         ).fetchall():
@@ -220,7 +222,7 @@ def load(log: EventLog) -> dict[str, Any]:
     starts = {a: [0] * 24 for a in acts}
     waits: dict[str, list[float | None]] = {a: [None] * 24 for a in acts}
     for a, h, n, w in con.execute(
-        "SELECT activity, hour(lstart), count(*), avg(greatest(gap_s, 0)) FROM ev GROUP BY 1, 2"
+        "SELECT activity, hour(lstart), count(*), avg(wait_s) FROM ev GROUP BY 1, 2"
     ).fetchall():
         starts[a][int(h)] = int(n)
         waits[a][int(h)] = _r(w / 60) if w is not None else None

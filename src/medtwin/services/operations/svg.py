@@ -17,7 +17,7 @@ FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 def _svg(w: float, h: float, title: str, body: str) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" width="100%" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" width="{w:.0f}" role="img" '
         f'aria-label="{escape(title)}" {FONT} fill="currentColor"><title>{escape(title)}</title>{body}</svg>'
     )
 
