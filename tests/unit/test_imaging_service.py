@@ -262,3 +262,46 @@ def test_cli_measure_json_shape(tmp_path: Path) -> None:
     out = json.loads(runner.invoke(cli, ["imaging", "measure", str(tmp_path / "t.nii.gz"), "--json"]).stdout)
     assert out["segments"][0]["volume_ml"] == pytest.approx(p.truth["tumour_volume_ml"], rel=0.05)
     assert out["segments"][0]["max_diameter_mm"] == pytest.approx(24, abs=2.5)
+
+
+def test_dicom_seg_imported_with_its_series(client: TestClient, tmp_path: Path) -> None:
+    """A DICOM SEG (written with highdicom) in the same folder lands on the series it references."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    p = _phantom(12, False)
+    folder = tmp_path / "imaging-inbox" / "withseg"
+    files = synth.write_series(p.ct, folder, when=datetime(2026, 5, 1, tzinfo=UTC))
+    src = sorted((pydicom.dcmread(f) for f in files), key=lambda d: float(d.ImagePositionPatient[2]))
+    desc = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="tumour",
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Neoplasm,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
+    seg = hd.seg.Segmentation(
+        source_images=src,
+        pixel_array=p.masks["tumour"].astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[desc],
+        series_instance_uid=generate_uid(),
+        series_number=2,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="medtwin",
+        manufacturer_model_name="test",
+        software_versions="0",
+        device_serial_number="0",
+    )
+    seg.save_as(folder / "seg.dcm")
+    r = client.post(f"{BASE}/import", json={"path": "withseg"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert len(out["series"]) == 1 and len(out["segmentations"]) == 1
+    g = out["segmentations"][0]
+    assert g["segments"][0]["name"] == "tumour" and g["segments"][0]["role"] == "lesion"
+    m = client.get(f"{BASE}/segmentations/{g['id']}/measurements").json()
+    assert m["segments"][0]["voxels"] == int(p.masks["tumour"].sum())

@@ -97,11 +97,28 @@ class ImagingService:
             loaded.append((vol, info))
         out = self._store_series(twin_id, loaded, by, source="dicom", skipped=len(sc.skipped), match=match)
         for f in segs:
-            series = out["series"][0] if out["series"] else None
+            series = self._referenced_series(twin_id, f.path)
             if series is None:
-                raise ValidationError("a DICOM SEG needs its image series in the same import", field="path")
+                raise ValidationError(
+                    "a DICOM SEG needs its image series (import it first or together)", field="path"
+                )
             out.setdefault("segmentations", []).append(self.import_labels(series["id"], f.path, by=by))
         return out
+
+    def _referenced_series(self, twin_id: str, path: Path) -> dict[str, Any] | None:
+        """The imported series a DICOM SEG refers to (Referenced Series Sequence), else the only one."""
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        for item in ds.get("ReferencedSeriesSequence", []):
+            rows = self.repo.find(
+                "series", twin_id=twin_id, series_uid=str(item.get("SeriesInstanceUID", ""))
+            )
+            if rows:
+                return rows[0]
+        study = self.repo.find("study", twin_id=twin_id, study_uid=str(ds.get("StudyInstanceUID", "")))
+        rows = self.repo.find("series", study_id=study[0]["id"]) if study else []
+        return rows[0] if len(rows) == 1 else None
 
     def _store_series(
         self,

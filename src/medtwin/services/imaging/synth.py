@@ -46,6 +46,8 @@ def write_series(
         ds.SOPClassUID = CTImageStorage
         ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
         ds.PatientID, ds.PatientName, ds.PatientBirthDate = patient_id, "Phantom^Synthetic", "19700101"
+        ds.PatientSex, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "O", "1", "", ""
+        ds.Manufacturer = "medtwin synthetic phantom"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, n + 1
         ds.StudyDate, ds.StudyTime = when.strftime("%Y%m%d"), when.strftime("%H%M%S")
