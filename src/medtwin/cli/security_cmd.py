@@ -276,7 +276,50 @@ def _audit_cli(db: str | None, type_: str, detail: dict[str, Any]) -> None:
         log.close()
 
 
+# ------------------------------------------------------------------------------------------ export
+export_app = typer.Typer(
+    help="Exports: de-identified data sets for research and training.", no_args_is_help=True
+)
+
+
+@export_app.command("deid")
+def export_deid(
+    out: Annotated[Path, typer.Option(help="Folder to write (bundle.json or CSV files, report.json).")],
+    db: DbOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="fhir (a collection Bundle) | csv")] = "fhir",
+    patients: Annotated[
+        str | None, typer.Option(help="Comma-separated patient twin ids (default: all).")
+    ] = None,
+    date_shift: Annotated[
+        bool,
+        typer.Option(
+            "--date-shift/--year-only", help="Shift dates per patient (not Safe Harbor) or keep years only."
+        ),
+    ] = False,
+    purpose: Annotated[str, typer.Option(help="Purpose / study name: its own pseudonym key.")] = "research",
+) -> None:
+    """De-identified export (HIPAA Safe Harbor): pseudonymous subjects, no direct identifiers."""
+    from medtwin.security import deid
+
+    if fmt not in deid.FORMATS:
+        console.print(f"[red]--format must be one of {', '.join(deid.FORMATS)}[/red]")
+        raise typer.Exit(2)
+    store = _store(db)
+    try:
+        ids = [p.strip() for p in patients.split(",") if p.strip()] if patients else None
+        opts = deid.Options(purpose=purpose, mode="shift" if date_shift else "year", patients=ids)
+        rep, files = deid.export(store, opts, out, fmt)
+    finally:
+        store.close()
+    _audit_cli(db, "export", {"what": "deid", "purpose": purpose, "patients": rep.patients, "format": fmt})
+    console.print(
+        f"exported {rep.patients} patients, {rep.observations} observations, {rep.medications} medications "
+        f"({'dates shifted' if date_shift else 'years only'}) to {out}: {', '.join(f.name for f in files)}"
+    )
+
+
 def security_commands(app: typer.Typer) -> None:
-    """Add ``audit`` and ``keys`` to the ``medtwin`` command."""
+    """Add ``audit``, ``keys`` and ``export`` to the ``medtwin`` command."""
     app.add_typer(audit_app, name="audit")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(export_app, name="export")
