@@ -228,6 +228,7 @@ def worker(
 
 
 def _register_subapps() -> None:
+    from medtwin.cli.access import devices_app, user_app
     from medtwin.cli.alarms import alarms_app
     from medtwin.cli.flow import flow_app
     from medtwin.cli.gateway import gateway_app
@@ -239,6 +240,8 @@ def _register_subapps() -> None:
 
     app.add_typer(score_app, name="score")
     app.add_typer(alarms_app, name="alarms")
+    app.add_typer(user_app, name="user")
+    app.add_typer(devices_app, name="devices")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(flow_app, name="flow")
     app.add_typer(imaging_app, name="imaging")

@@ -188,6 +188,14 @@ def prepare_demo(
             n,
             time.monotonic() - t0,
         )
+    from medtwin.demo.users import DEMO_USERS, demo_users
+
+    password = demo_users(rt, path.parent)
+    print(  # the operator starting the demo needs these; synthetic data only
+        f"\nmedtwin demo: sign in at http://{host}:{port} as {', '.join(u for u, _r, _n in DEMO_USERS)}"
+        f" with password {password}  (kept in {path.parent / 'demo-users.txt'})\n",
+        flush=True,
+    )
     hooks: list[StartHook] = [_start_stream(ward, now, speed, use_mqtt)]
     return rt, hooks
 
