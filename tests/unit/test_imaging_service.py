@@ -305,3 +305,27 @@ def test_dicom_seg_imported_with_its_series(client: TestClient, tmp_path: Path) 
     assert g["segments"][0]["name"] == "tumour" and g["segments"][0]["role"] == "lesion"
     m = client.get(f"{BASE}/segmentations/{g['id']}/measurements").json()
     assert m["segments"][0]["voxels"] == int(p.masks["tumour"].sum())
+
+
+@pytest.mark.skipif(auth_headers is None, reason="no security layer")
+def test_roles_on_imaging_routes(client: TestClient, tmp_path: Path) -> None:
+    """Radiologists segment and assess their patients' images; only surgeons save plans; a nurse
+    reads; nobody reaches a patient outside their care scope."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    synth.write_series(
+        _phantom(12, False).ct, tmp_path / "imaging-inbox" / "s", when=datetime(2026, 1, 5, tzinfo=UTC)
+    )
+    series = client.post(f"{BASE}/import", json={"path": "s"}).json()["series"][0]
+    rad = auth_headers(rt, "radiologist", patients=(TWIN,))
+    sur = auth_headers(rt, "surgeon", patients=(TWIN,))
+    nurse = auth_headers(rt, "nurse", patients=(TWIN,))
+    stranger = auth_headers(rt, "radiologist", user="rad-2", patients=("other",))
+    spec = {"lower": 50, "upper": 150, "name": "liver", "role": "organ"}
+    seg = client.post(f"{BASE}/series/{series['id']}/segment", json=spec, headers=rad)
+    assert seg.status_code == 200, seg.text
+    assert client.post(f"{BASE}/series/{series['id']}/segment", json=spec, headers=nurse).status_code == 403
+    assert client.get(f"{BASE}/studies", headers=nurse).status_code == 200
+    assert client.get(f"{BASE}/studies", headers=stranger).status_code == 403
+    plan = {"segmentation": seg.json()["id"], "plane": {"point": [0, 0, 0], "normal": [1, 0, 0]}}
+    assert client.post(f"{BASE}/plans", json=plan, headers=rad).status_code == 403
+    assert client.post(f"{BASE}/plans", json=plan, headers=sur).status_code == 200
