@@ -197,3 +197,18 @@ def test_gateway_https_uplink_answers_after_commit(tmp_path: Path) -> None:
         gw.stop()
         server.should_exit = True
         t.join(10)
+
+
+def test_gateway_restarting_above_the_alarm_level_raises_the_alarm_at_once(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, 1, budget_bytes=20_000)
+    gw = Gateway(cfg)  # not started: the hospital is unreachable anyway
+    while gw.outbox.ratio < 0.85:
+        gw.submit([_rec("D1", None)]).result(10)
+    gw.stop()
+    gw2 = Gateway(cfg)
+    events: list[Any] = []
+    gw2.bus.subscribe(Generic, events.append)
+    try:
+        assert gw2.outbox.alarms["outbox_high"] and gw2.alarm_events == 1
+    finally:
+        gw2.stop()

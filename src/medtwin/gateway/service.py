@@ -40,6 +40,7 @@ class Gateway:
         self.cfg = cfg.check()
         self.bus = bus or Bus()
         self.context = Context(actor=f"gateway:{cfg.gateway_id}")
+        self.alarm_events = 0  # before the outbox: reopening one above 80 % raises its alarm at once
         self.outbox = Outbox(
             cfg.outbox_path,
             budget_bytes=cfg.budget_bytes,
@@ -56,7 +57,6 @@ class Gateway:
         )
         self.files = FileTailer(cfg, self.outbox, on_stored=self.forwarder.wake) if cfg.files else None
         self.started = time.time()
-        self.alarm_events = 0
 
     def start(self) -> Gateway:
         self.forwarder.start()
