@@ -18,7 +18,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medtwin import __version__
+from medtwin.api import audit as audit_api
 from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
+from medtwin.api import export as export_api
 from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
 from medtwin.api import operations as operations_api
@@ -83,6 +85,7 @@ def create_app(
             CORSMiddleware, allow_origins=origins, allow_credentials=False,
             allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
+    audit_api.install(app, runtime)  # after every other middleware: the audit sees 401/403/413/429 too
     app.add_exception_handler(MedtwinError, problems.medtwin_error_handler)
     app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
@@ -98,6 +101,7 @@ def create_app(
         imaging_api.router,
         treatment_api.router,
         operations_api.router,
+        export_api.router,
     ):
         app.include_router(router)
     _static_mount(app)

@@ -55,10 +55,16 @@ def _window(start: str | None, end: str | None, rt: Runtime, default: timedelta)
 
 
 @router.get("/twins")
-def list_twins(request: Request, rt: RT, kind: TwinKind | None = None) -> list[dict[str, Any]]:
-    """Twins (of one kind), limited to those the caller may see."""
+def list_twins(
+    request: Request, rt: RT, kind: TwinKind | None = None, mrn: Annotated[str | None, Query(max_length=64)] = None
+) -> list[dict[str, Any]]:
+    """Twins (of one kind), limited to those the caller may see. ``mrn`` finds twins by MRN (or any
+    identifier) through the keyed blind index: only the matches are decrypted."""
     sec, p = filtered(request)
-    return twins_out(sec, p, rt.store.list_twins(kind))
+    twins = rt.store.find_twins(mrn) if mrn else rt.store.list_twins(kind)
+    if mrn and kind is not None:
+        twins = [t for t in twins if t.kind is kind]
+    return twins_out(sec, p, twins)
 
 
 @router.get("/twins/{twin_id}")

@@ -27,11 +27,12 @@ elsewhere (MQTT device authentication, CLI) it appends a standalone event to the
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from medtwin.core.ids import new_id
 
@@ -139,8 +140,10 @@ def clean_detail(detail: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def canonical(event: dict[str, Any]) -> bytes:
-    """The bytes that are hashed: sorted keys, no whitespace, UTF-8 (a JCS-like canonical form)."""
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The bytes that are hashed: sorted keys, no whitespace, UTF-8 (a JCS-like canonical form;
+    orjson gives the same bytes as ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` for audit events, about ten times faster)."""
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
 
 
 def validate(event: dict[str, Any]) -> None:

@@ -17,12 +17,12 @@ consistently: the first entry after the last good tree head).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
@@ -74,14 +74,15 @@ class Report:
         }  # fmt: skip
 
 
-def _check_row(r: Any, pos: int, rep: Report) -> bytes:
+def _check_row(r: Any, pos: int, rep: Report) -> tuple[bytes, dict[str, Any] | None]:
     _idx, t_us, type_, subject, role, patient, outcome, body, leaf = r
     data = body.encode("utf-8")
     h = merkle.leaf_hash(data)
     if leaf != h.hex():
         rep.bad(pos, f"entry {pos}: its content does not match its stored leaf hash (edited)")
+    ev = None
     try:
-        ev = json.loads(body)
+        ev = orjson.loads(data)
         if canonical(ev) != data:
             rep.bad(pos, f"entry {pos}: the event is not in canonical form (edited)")
         want = {
@@ -102,7 +103,7 @@ def _check_row(r: Any, pos: int, rep: Report) -> bytes:
                 rep.bad(pos, f"entry {pos}: column {k} differs from the event (edited)")
     except (ValueError, KeyError, TypeError, AttributeError):
         rep.bad(pos, f"entry {pos}: the event is not valid JSON of an audit event (edited)")
-    return h
+    return h, ev if isinstance(ev, dict) else None
 
 
 def verify(url: str, *, public_key: Ed25519PublicKey | None = None, sth_file: Path | None = None) -> Report:
@@ -180,11 +181,9 @@ def _entries(c: sa.Connection, rep: Report) -> list[bytes]:
             if gap:
                 rep.bad(pos, f"entry {pos} is missing (deleted; the next stored entry is {r[0]})")
                 pos = int(r[0])
-            leaves.append(_check_row(r, pos, rep))
-            try:
-                prev = json.loads(r[7]).get("prev")
-            except (ValueError, AttributeError):
-                prev = None
+            h, ev = _check_row(r, pos, rep)
+            leaves.append(h)
+            prev = ev.get("prev") if ev is not None else None
             if not gap and prev != (leaves[-2].hex() if len(leaves) > 1 else ""):
                 broken.append(pos)
             pos += 1

@@ -157,6 +157,10 @@ POLICY: tuple[Rule, ...] = (
                 "runs/{run_id}/figures/{name}", "scenarios")),
     R("PUT", "/api/operations/logs/{name}", "flow.run"),
     *(R("POST", f"/api/operations/{p}", "flow.run") for p in ("generate", "analyses", "simulations", "station")),
+    # --- audit log (tree heads, proofs, events: admins) and de-identified export (researchers)
+    *(R("GET", f"/api/audit/{p}", "audit.read")
+      for p in ("sth", "sths", "proof/inclusion", "proof/consistency", "events", "fhir")),
+    R("GET", "/api/export/deid", "export.deid"), R("POST", "/api/export/deid", "export.deid"),
     # --- live feeds (WebSocket): events are filtered to the patients the principal may see
     R("WS", "/ws/ward/{ward_id}", verb=READ, target=_t("place", "ward_id"), listing=True, websocket=True),
     R("WS", "/ws/patient/{patient_id}", verb=READ, target=_t("twin", "patient_id"), websocket=True),
@@ -188,7 +192,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.EDUCATOR: frozenset({"place.read", "staff.read"}),
     Role.OPERATIONS: _HOSPITAL | {"flow.read", "flow.run"},  # hospital level: places and occupancy (pseudonymised), no clinical detail
     Role.SAFETY_OFFICER: _HOSPITAL,
-    Role.RESEARCHER: frozenset(),  # de-identified exports only (the export endpoints)
+    Role.RESEARCHER: frozenset({"export.deid"}),  # de-identified exports only (the export endpoints)
     Role.DEVICE: frozenset({"patient.ingest", "place.ingest"}),
     Role.PATIENT: frozenset({"patient.read"}),
     Role.CAREGIVER: frozenset({"patient.read"}),
