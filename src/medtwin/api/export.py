@@ -51,7 +51,9 @@ def _run(rt: Runtime, body: DeidIn) -> dict[str, Any]:
 @router.get("/deid")
 def deid_get(
     rt: RT,
-    patients: Annotated[str | None, Query(max_length=100_000)] = None,
+    patients: Annotated[
+        str | None, Query(max_length=8000, description="Comma-separated patient ids (longer lists: POST)")
+    ] = None,
     mode: Annotated[str, Query(pattern="^(year|shift)$")] = "year",
     purpose: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")] = "research",
     start: str | None = None,

@@ -12,6 +12,8 @@ from fastapi.openapi.utils import get_openapi
 from medtwin.security.policy import PUBLIC, rule_for
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+FHIR_JSON = "application/fhir+json"
+FHIR_ERROR = {FHIR_JSON: {"schema": {"type": "object", "description": "OperationOutcome"}}}
 PROBLEM_SCHEMA = {
     "type": "object",
     "properties": {
@@ -41,21 +43,33 @@ def install_openapi(app: FastAPI) -> None:
         }
         comps.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         for path, ops in doc.get("paths", {}).items():
+            fhir = path == "/fhir" or path.startswith("/fhir/")
+            err = FHIR_ERROR if fhir else PROBLEM  # FHIR routes answer OperationOutcome
             for method, op in ops.items():
-                if not isinstance(op, dict) or "responses" not in op:
-                    continue
-                rule = rule_for(method.upper(), path)
-                responses = op["responses"]
-                responses.setdefault(
-                    "429", {"description": "Rate limit reached (Retry-After)", "content": PROBLEM}
-                )
-                responses.setdefault("413", {"description": "Request body too large", "content": PROBLEM})
-                if rule is not None and rule.perm == PUBLIC:
-                    continue
-                op["security"] = [{"bearer": []}]
-                responses.setdefault("401", {"description": "Not signed in", "content": PROBLEM})
-                responses.setdefault("403", {"description": "Not permitted", "content": PROBLEM})
+                if isinstance(op, dict) and "responses" in op:
+                    _document(op, err, fhir, rule_for(method.upper(), path))
         app.openapi_schema = doc
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document(op: dict[str, Any], err: dict[str, Any], fhir: bool, rule: Any) -> None:
+    responses = op["responses"]
+    if fhir:  # every FHIR answer is application/fhir+json
+        for r in responses.values():
+            if isinstance(r, dict) and "content" in r:
+                r["content"] = {FHIR_JSON: {"schema": {"type": "object"}}}
+    if "422" in responses:  # the platform answers validation errors as problem+json
+        responses["422"]["content"] = err
+    responses.setdefault("429", {"description": "Rate limit reached (Retry-After)", "content": err})
+    responses.setdefault("413", {"description": "Request body too large", "content": PROBLEM})
+    responses.setdefault(
+        "4XX", {"description": "Refused: the body names the field and the reason", "content": err}
+    )
+    responses.setdefault("503", {"description": "A service is not running", "content": err})
+    if rule is not None and rule.perm == PUBLIC:
+        return
+    op["security"] = [{"bearer": []}]
+    responses.setdefault("401", {"description": "Not signed in", "content": err})
+    responses.setdefault("403", {"description": "Not permitted", "content": err})
