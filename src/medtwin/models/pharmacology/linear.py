@@ -198,9 +198,12 @@ def simulate(
     doses: Sequence[Dose],
     times: Sequence[float] | FloatArray,
     *,
-    amount_factor: float = 1.0,
+    amount_factor: float | FloatArray = 1.0,
 ) -> Simulation:
-    """Exact concentrations of every patient of ``system`` at ``times`` (min) under ``doses``."""
+    """Exact concentrations of every patient of ``system`` at ``times`` (min) under ``doses``.
+
+    ``amount_factor`` converts dosed mg to the model's amount unit; an array (P,) scales each
+    patient's doses (e.g. mg/kg regimens: the same schedule, amounts proportional to weight)."""
     t_out = np.asarray(times, dtype=np.float64)
     if t_out.ndim != 1 or t_out.size == 0 or not np.all(np.isfinite(t_out)):
         raise ValidationError("times must be a non-empty list of numbers", field="times")
@@ -218,7 +221,7 @@ def simulate(
     for d in doses:
         if d.duration > 0:
             on = (grid[:-1] >= d.time - 1e-12) & (grid[1:] <= d.end + 1e-12)
-            rates[on] += d.rate * amount_factor
+            rates[on] += d.rate
     bolus_at: dict[int, list[Dose]] = {}
     for d in doses:
         if d.duration == 0 and d.amount > 0:
@@ -238,19 +241,22 @@ def simulate(
         want.setdefault(int(gi), []).append(j)
     states = np.zeros((t_out.shape[0], p, system.size))
     f = system.f if system.f is not None else np.ones(p)
+    af = np.broadcast_to(np.asarray(amount_factor, dtype=np.float64), (p,))
     for gi in range(grid.shape[0]):
         for d in bolus_at.get(gi, ()):
             if d.route == "oral":
                 assert system.i_depot is not None
-                x[:, system.i_depot] += f * d.amount * amount_factor
+                x[:, system.i_depot] += f * d.amount * af
             else:
-                x[:, 0] += d.amount * amount_factor
+                x[:, 0] += d.amount * af
         for j in want.get(gi, ()):
             states[j] = x
         if gi < steps.shape[0] and step_index[gi] >= 0:
             assert phi is not None and gamma is not None
             k = step_index[gi]
-            x = np.einsum("pij,pj->pi", phi[k], x) + gamma[k] * rates[gi]
+            x = np.einsum("pij,pj->pi", phi[k], x)
+            if rates[gi]:
+                x += gamma[k] * (rates[gi] * af)[:, None]
     cp = states[:, :, 0].T / system.v1[:, None]
     ce = states[:, :, system.i_ce].T if system.i_ce is not None else None
     auc = states[:, :, system.i_auc].T
