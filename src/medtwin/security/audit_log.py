@@ -74,7 +74,7 @@ def _guards(dialect: str) -> list[str]:
         ]
     out = [
         "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
+        "$$ BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$"  # %% for the driver
     ]
     for t in _GUARDED:
         out.append(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}")
