@@ -69,7 +69,7 @@ def _peer(name: str, patched: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     if patched:  # same numbers, plain attributes (reset() still reads .iloc and .Name)
         series = patient._params
         patient._params = types.SimpleNamespace(**series.to_dict(), iloc=series.iloc)
-    start = datetime(2026, 1, 1, 0, 0, 0)
+    start = datetime(2026, 1, 1, 0, 0, 0)  # noqa: DTZ001  simglucose works in naive local time
     env = T1DSimEnv(
         patient,
         CGMSensor.withName("Dexcom", seed=1),
