@@ -349,3 +349,16 @@ def test_cli_user_and_device_commands(tmp_path: Path) -> None:
     r = run(app, ["devices", "credentials", "--out", str(out), "--device", "MON-001", "--db", db])
     assert r.exit_code == 0 and (out / "passwd").read_text().startswith("MON-001:$7$")
     assert (out / "credentials.env").stat().st_mode & 0o077 == 0
+
+
+def test_metrics_need_an_operations_role_unless_made_public(tmp_path: Path) -> None:
+    rt = Runtime(Settings.load(db=str(tmp_path / "m.db"), mqtt_enabled=False, data_dir=tmp_path))
+    with TestClient(create_app(rt)) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=auth_headers(rt, "nurse")).status_code == 403
+        assert c.get("/metrics", headers=auth_headers(rt, "operations")).status_code == 200
+    rt2 = Runtime(
+        Settings.load(db=str(tmp_path / "m2.db"), mqtt_enabled=False, data_dir=tmp_path, metrics_public=True)
+    )
+    with TestClient(create_app(rt2)) as c:
+        assert c.get("/metrics").status_code == 200

@@ -150,7 +150,8 @@ class Accounts:
                 p,
             )
         u = self.get_user(user_id)
-        assert u is not None
+        if u is None:  # pragma: no cover - the row was just written
+            raise NotFoundError(f"user {user_id!r} was not stored", field="id")
         return u
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:

@@ -5,8 +5,9 @@ stable per patient and purpose, not reversible without the key (an unkeyed hash 
 space is, by enumeration). The key is per purpose (``display`` here; exports use their own), from
 ``<data_dir>/keys/pseudonym-<purpose>.key`` (32 random bytes, 0600, created on first use).
 
-Interim: the de-identification module (``medtwin.security.deid`` / ``security.crypto``) will
-provide the platform-wide keyed pseudonym function; this local HMAC keeps the same construction.
+The platform's keyed pseudonym function (``medtwin.security.crypto.pseudonym``, purpose
+``display``, key derived from the keyring) is used; the local key file is a fallback for a process
+without a keyring.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ class Pseudonymizer:
             return k
 
     def pseudonym(self, twin_id: str, purpose: str = "display") -> str:
-        mac = hmac.new(self.key(purpose), f"patient:{twin_id}".encode(), hashlib.sha256).hexdigest()
+        try:  # the platform's keyed pseudonym (HKDF from the keyring's secret, per purpose)
+            from medtwin.security.crypto import pseudonym
+
+            mac = pseudonym(purpose, f"patient:{twin_id}")
+        except Exception:  # no keyring in this process: a local per-purpose key
+            mac = hmac.new(self.key(purpose), f"patient:{twin_id}".encode(), hashlib.sha256).hexdigest()
         return f"PSN-{mac[:4]}-{mac[4:8]}-{mac[8:16]}"
 
 
