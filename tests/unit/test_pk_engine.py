@@ -97,3 +97,13 @@ def test_cli_regimen_shape_and_errors() -> None:
         simulate(from_clearances(1, 10), [Dose(0, 1, route="oral")], [1])  # no depot
     with pytest.raises(ValidationError):
         simulate(from_clearances(1, 10), [Dose(0, 1)], [5, 1])
+
+
+def test_per_patient_dose_scaling_is_exact_superposition() -> None:
+    # mg/kg regimens: one schedule, each patient's amounts scaled (amount_factor per patient)
+    s = from_clearances(np.array([0.1, 0.2]), np.array([30.0, 40.0]), 0.1, 20.0, ke0=0.3)
+    doses = [Dose(0, 100), Dose(0, 300, 60)]
+    t = [1, 30, 90]
+    scaled = simulate(s, doses, t, amount_factor=np.array([0.5, 2.0]))
+    base = simulate(s, doses, t)
+    assert np.allclose(scaled.cp, base.cp * np.array([[0.5], [2.0]]), rtol=1e-12)

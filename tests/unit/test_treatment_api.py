@@ -127,6 +127,18 @@ def test_errors_name_the_field(client: TestClient) -> None:
     assert r.status_code == 404
 
 
+def test_missing_covariates_are_listed_then_recorded(client: TestClient, rt: Runtime) -> None:
+    rt.registry.put(Twin("PT3", TwinKind.PATIENT, "Synthetic PT3", attributes={"age": 70, "sex": "female"}))
+    rec = client.get("/api/twins/PT3/treatment/gentamicin").json()
+    assert rec["missing"] == ["weight"] and rec["covariates"] == {"age": 70, "sex": "female"}
+    r = client.post("/api/twins/PT3/treatment/measurements", json={"weight": 61.5, "height": 160, "scr": 0.8})
+    assert r.status_code == 201 and r.json()["accepted"] == 3
+    rec = client.get("/api/twins/PT3/treatment/gentamicin").json()
+    assert rec["missing"] == [] and rec["covariates"]["weight"] == 61.5
+    assert rec["covariate_sources"]["scr"].startswith("observation")
+    assert client.post("/api/twins/PT3/treatment/measurements", json={}).status_code == 422
+
+
 def test_glucose_virtual_patient_and_twin(client: TestClient, rt: Runtime) -> None:
     pts = client.get("/api/glucose/patients").json()
     assert len(pts) == 30

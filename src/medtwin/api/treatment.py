@@ -43,7 +43,7 @@ from medtwin.models.pharmacology.regimen import parse_cli_regimen
 from medtwin.runtime import Runtime
 from medtwin.services.treatment import glucose as gl
 from medtwin.services.treatment import pk
-from medtwin.services.treatment.records import gather, require_patient
+from medtwin.services.treatment.records import gather, known_covariates, require_patient
 from medtwin.services.treatment.repository import TreatmentRepository
 from medtwin.services.treatment.service import service_of
 
@@ -72,6 +72,13 @@ class LevelIn(_In):
     time: datetime | None = None
     code: str | None = Field(None, description="LOINC of the level (default: the drug's first level code)")
     unit: str | None = None
+
+
+class MeasurementsIn(_In):
+    weight: float | None = Field(None, gt=0, description="kg")
+    height: float | None = Field(None, gt=0, description="cm")
+    scr: float | None = Field(None, gt=0, description="serum creatinine, mg/dL")
+    time: datetime | None = None
 
 
 class DoseIn(_In):
@@ -230,17 +237,51 @@ def select(twin_id: str, run_id: str, body: SelectIn, request: Request, rt: RT) 
 
 @router.get("/twins/{twin_id}/treatment/{drug}")
 def record(twin_id: str, drug: str, rt: RT) -> dict[str, Any]:
+    """The drug record; when a covariate is missing, what is known and ``missing`` (no error)."""
     d = get_drug(drug)
-    data = gather(rt.store, require_patient(rt.store, twin_id), d, rt.clock.now())
+    twin = require_patient(rt.store, twin_id)
+    try:
+        data = gather(rt.store, twin, d, rt.clock.now())
+    except ValidationError as exc:
+        known, src = known_covariates(rt.store, twin)
+        meds = gather(rt.store, twin, d, rt.clock.now(), overrides={**_PLACEHOLDER, **known})
+        return {
+            "drug": d.name,
+            "origin": meds.origin.isoformat(),
+            "covariates": known,
+            "covariate_sources": src,
+            "missing": [exc.field],
+            "doses": meds.dose_records,
+            "levels": meds.level_records,
+            "warnings": meds.warnings,
+        }
     return {
         "drug": d.name,
         "origin": data.origin.isoformat(),
         "covariates": pk.cov_dict(data.covariates),
         "covariate_sources": data.covariate_sources,
+        "missing": [],
         "doses": data.dose_records,
         "levels": data.level_records,
         "warnings": data.warnings,
     }
+
+
+_PLACEHOLDER = {"age": 50, "weight": 70, "height": 170, "sex": "male"}  # only to list records; never modelled
+
+
+@router.post("/twins/{twin_id}/treatment/measurements", status_code=201)
+async def add_measurements(twin_id: str, body: MeasurementsIn, request: Request, rt: RT) -> dict[str, Any]:
+    """Body weight (kg), height (cm) and serum creatinine (mg/dL) as observations of the twin."""
+    when = (body.time or rt.clock.now()).isoformat()
+    readings = [
+        {"code": code, "value": v, "time": when}
+        for code, v in (("weight", body.weight), ("height", body.height), ("creatinine", body.scr))
+        if v is not None
+    ]
+    if not readings:
+        raise ValidationError("give weight, height or scr", field="weight")
+    return await _run(_ingest, rt, request, twin_id, readings, [])  # type: ignore[no-any-return]
 
 
 def _ingest(

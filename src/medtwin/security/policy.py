@@ -146,7 +146,7 @@ POLICY: tuple[Rule, ...] = (
       for p in ("treatment", "treatment/runs", "treatment/{drug}", "treatment/{drug}/fit", "glucose/fit")),
     *(R("POST", f"/api/twins/{{twin_id}}/{p}", "treatment.simulate", verb=READ, target=TWIN)
       for p in ("treatment/{drug}/levels", "treatment/{drug}/doses", "treatment/{drug}/fit", "treatment/{drug}/compare",
-                "treatment/runs/{run_id}/select", "glucose/fit", "glucose/compare")),
+                "treatment/runs/{run_id}/select", "treatment/measurements", "glucose/fit", "glucose/compare")),
     # --- operations
     R("GET", "/metrics", "ops.read"),
     # --- hospital operations twin (issue 9): journey logs, analyses, what-if simulations. Operations

@@ -60,9 +60,8 @@ def require_patient(store: SqlStore, twin_id: str) -> Twin:
     return twin
 
 
-def gather_covariates(
-    store: SqlStore, twin: Twin, overrides: dict[str, Any] | None = None
-) -> tuple[Covariates, dict[str, str]]:
+def known_covariates(store: SqlStore, twin: Twin) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the twin's attributes and latest observations say (possibly incomplete), with sources."""
     raw: dict[str, Any] = {}
     src: dict[str, str] = {}
     attrs = twin.attributes or {}
@@ -76,6 +75,13 @@ def gather_covariates(
         o = latest.get(BY_KEY[key].ref)
         if o is not None and o.value is not None:
             raw[name], src[name] = float(o.value), f"observation {o.id} ({o.effective.isoformat()})"
+    return raw, src
+
+
+def gather_covariates(
+    store: SqlStore, twin: Twin, overrides: dict[str, Any] | None = None
+) -> tuple[Covariates, dict[str, str]]:
+    raw, src = known_covariates(store, twin)
     for k, v in (overrides or {}).items():
         if k in _COV_KEYS and v not in (None, ""):
             raw[k], src[k] = v, "request"

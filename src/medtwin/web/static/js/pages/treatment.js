@@ -66,6 +66,13 @@ export async function mount(root, params, ctx) {
   const doseTime = h("input", { type: "datetime-local", "aria-label": "Dose time" });
   const doseDur = h("input", { type: "number", step: "5", min: "0", placeholder: "default", "aria-label": "Infusion (min)" });
   const iso = (el) => (el.value ? new Date(el.value).toISOString() : undefined);
+  const covW = h("input", { type: "number", step: "0.1", min: "0", "aria-label": "Weight (kg)" });
+  const covH = h("input", { type: "number", step: "1", min: "0", "aria-label": "Height (cm)" });
+  const covS = h("input", { type: "number", step: "0.01", min: "0", "aria-label": "Serum creatinine (mg/dL)" });
+  const saveCov = h("button.btn.btn-sm", { type: "button", onclick: async () => {
+    const body = Object.fromEntries([["weight", covW], ["height", covH], ["scr", covS]].filter(([, el]) => el.value).map(([k, el]) => [k, Number(el.value)]));
+    try { await api(`${base}/measurements`, { method: "POST", body }); toast("Measurements recorded", "info"); await loadRecord(); } catch (e) { toast(errorText(e), "error", 8000); }
+  } }, "Record measurements");
   const post = async (path, body, msg) => {
     try {
       await api(`${base}/${drug.name}/${path}`, { method: "POST", body });
@@ -77,6 +84,7 @@ export async function mount(root, params, ctx) {
   const addLevel = h("button.btn.btn-sm", { type: "button", onclick: () => post("levels", { value: Number(levelVal.value), code: levelCode.value, time: iso(levelTime) }, "Level recorded") }, "Add level");
   const addDose = h("button.btn.btn-sm", { type: "button", onclick: () => post("doses", { dose_mg: Number(doseMg.value), time: iso(doseTime), duration_min: doseDur.value ? Number(doseDur.value) : undefined }, "Dose recorded") }, "Add dose");
   pkRoot.append(h("section.panel", null, h("h2", null, `${drug.display}: record`), recBox,
+    h("div.form-grid", null, field("Weight (kg)", covW), field("Height (cm)", covH), field("Creatinine (mg/dL)", covS), h("div.field", null, h("span", null, " "), saveCov)),
     h("div.form-grid", null, field(`Level (${unit})`, levelVal), field("LOINC", levelCode), field("Sample time", levelTime), h("div.field", null, h("span", null, " "), addLevel)),
     h("div.form-grid", null, field("Dose (mg)", doseMg), field("Infusion (min)", doseDur), field("Given at", doseTime), h("div.field", null, h("span", null, " "), addDose))));
 
@@ -85,7 +93,8 @@ export async function mount(root, params, ctx) {
       const r = await api(`${base}/${drug.name}`);
       const cov = r.covariates;
       recBox.replaceChildren(
-        h("p.hint", null, `Covariates: ${cov.age} y, ${cov.sex}, ${cov.weight} kg, ${cov.height} cm${cov.scr ? `, SCr ${cov.scr} mg/dL` : ""}`),
+        h("p.hint", null, `Covariates: ${cov.age ?? "?"} y, ${cov.sex ?? "?"}, ${cov.weight ?? "?"} kg, ${cov.height ?? "?"} cm${cov.scr ? `, SCr ${cov.scr} mg/dL` : ""}`),
+        r.missing?.length ? h("p.banner", { role: "alert" }, `Missing for the model: ${r.missing.join(", ")}. Record it below (or on the patient's twin).`) : null,
         h("table.score-table", null, h("thead", null, h("tr", null, h("th", null, "When"), h("th", null, "What"), h("th", null, "Value"))),
           h("tbody", null, ...[...r.doses.map((d) => [d.time, "dose", `${d.dose_mg} mg${d.duration_min ? ` over ${d.duration_min} min` : ""} ${d.route}`]),
             ...r.levels.map((l) => [l.time, `level ${l.code}`, `${l.value} ${l.unit}`])]
