@@ -3,8 +3,10 @@
 * ``medtwin user add NAME --role ROLE [--ward W]... [--patient P]... [--staff-id S] [--name N]
   [--password-stdin]``: the password is prompted twice (or read from standard input). On an empty
   user table the first account must be an admin (first-admin bootstrap).
+* ``medtwin user token NAME [--url]``: sign in to a running server, print an access token;
 * ``medtwin user list [--json]``, ``medtwin user disable NAME`` (its sessions end at once),
-  ``medtwin user enable NAME``.
+  ``medtwin user enable NAME``; ``medtwin user token NAME [--url]`` signs in to a running server
+  and prints an access token (for ``MEDTWIN_TOKEN`` of the CLI commands that call the API).
 * ``medtwin devices key DEVICE [--relay PATTERN]...``: an HTTP device key (shown once, stored as
   SHA-256); ``medtwin devices keys``; ``medtwin devices revoke KEY_ID``.
 * ``medtwin devices credentials --out DIR [--device ID]... [--relay ID]...``: a Mosquitto password
@@ -245,3 +247,33 @@ def device_credentials(
         f"{paths['credentials.env']} (0600: hand them to the devices, set MEDTWIN_MQTT_USERNAME/PASSWORD "
         "for the ingest, then delete the file)"
     )
+
+
+@user_app.command("token")
+def user_token(
+    name: Annotated[str, typer.Argument(help="User id.")],
+    url: Annotated[
+        str | None, typer.Option(help="Server base URL (default from settings host/port).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Sign in to a running server and print an access token (for MEDTWIN_TOKEN=... medtwin alarms ack)."""
+    import httpx
+
+    s = Settings.load()
+    base = (url or f"http://{s.host}:{s.port}").rstrip("/")
+    pw = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    try:
+        r = httpx.post(f"{base}/api/auth/login", json={"username": name, "password": pw}, timeout=10)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {base}: {type(exc).__name__}[/red]")
+        raise typer.Exit(2) from None
+    if r.status_code != 200:
+        detail = r.json().get("detail", r.text) if "json" in r.headers.get("content-type", "") else r.text
+        console.print(f"[red]{r.status_code}: {detail}[/red]")
+        raise typer.Exit(1)
+    body = r.json()
+    console.print(f"signed in as {name} ({body['role']}); the token lasts {body['expires_in'] // 60} min")
+    typer.echo(body["access_token"])
