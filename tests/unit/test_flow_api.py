@@ -70,7 +70,7 @@ def test_generate_analyse_simulate_and_figures(client: TestClient) -> None:
 
     r = client.post(
         "/api/operations/simulations",
-        json={"log": "t.parquet", "plans": [{"yaml": PLAN}], "replications": 3, "days": 2},
+        json={"log": "t.parquet", "plans": [{"yaml": PLAN}], "replications": 2, "days": 2},
     )
     assert r.status_code == 202, r.text
     job = _wait(client, r.json(), 180)
@@ -116,7 +116,6 @@ def test_errors_upload_station_and_access(client: TestClient, tmp_path: Path) ->
     ).json()
     assert st["analytic"]["wait_minutes"] == pytest.approx(21.0674, abs=1e-3)
     assert set(st["simulated"]) >= {"wait_minutes", "ci95"}
-    assert {e["title"] for e in client.get("/api/operations/scenarios").json()} if False else True
     names = [s["file"] for s in client.get("/api/operations/scenarios").json()]
     assert "pharmacy_lunch.yaml" in names
     rt = client.app.state.runtime  # type: ignore[attr-defined]

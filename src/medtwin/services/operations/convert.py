@@ -105,9 +105,11 @@ def to_parquet(
 def export(log: Any, out: Path, fmt: str) -> int:
     """Write an opened :class:`~medtwin.services.operations.logs.EventLog` as parquet, csv, xes,
     ocel-json or ocel-sqlite (ordered by case and start)."""
-    rel = log.con.sql('SELECT * FROM ev_raw ORDER BY case_id, start, "end", activity')
+    rel = log.con.execute('SELECT * FROM ev_raw ORDER BY case_id, start, "end", activity').to_arrow_reader(
+        100_000
+    )
     if fmt in ("parquet", "csv"):
-        reader = rel.fetch_record_batch(100_000)
+        reader = rel
         n = 0
         writer: Any = None
         try:

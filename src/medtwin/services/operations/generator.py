@@ -237,7 +237,9 @@ def generate(
     writer: Any = None
     events = cases = 0
     workers = workers or min(mp.cpu_count(), 8)
-    ctx = mp.get_context("fork") if workers > 1 else None
+    from medtwin.services.operations.simulate import pool_context
+
+    ctx = pool_context() if workers > 1 else None
     pool = ctx.Pool(workers) if ctx else None
     try:
         results = pool.imap(_run_chunk, tasks) if pool else map(_run_chunk, tasks)

@@ -148,8 +148,10 @@ def _ts_expr(col: str, ctype: str, m: LogMapping) -> str:
     if ctype.startswith("TIMESTAMP"):
         return f"CAST({c} AS TIMESTAMPTZ)"
     if m.timestamp_format:
-        return f"CAST(try_strptime(CAST({c} AS VARCHAR), {_lit(m.timestamp_format)}) AS TIMESTAMPTZ)"
-    return f"TRY_CAST(CAST({c} AS VARCHAR) AS TIMESTAMPTZ)"
+        return f"CAST(try_strptime(trim(CAST({c} AS VARCHAR)), {_lit(m.timestamp_format)}) AS TIMESTAMPTZ)"
+    # trim() also keeps DuckDB from pushing the cast into the CSV scanner as a strict column type
+    # (which would raise on the first bad value instead of letting us name its row)
+    return f"TRY_CAST(trim(CAST({c} AS VARCHAR)) AS TIMESTAMPTZ)"
 
 
 def open_table(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, m: LogMapping, tz: str) -> EventLog:

@@ -78,7 +78,7 @@ def read_ocel_json(src: Path, sink: Any, *, case_type: str | None = None) -> int
         FROM ev, unnest(e.relationships) AS u(r) JOIN obj o ON o.id = r.objectId
         WHERE o.type = {_lit(ct)}"""
     try:
-        reader = con.sql(sql).fetch_record_batch(100_000)
+        reader = con.execute(sql).to_arrow_reader(100_000)
         n = 0
         for batch in reader:
             sink.write_batch(batch)
@@ -173,10 +173,10 @@ def _tmap(name: str) -> str:
     return re.sub(r"\W+", "", name.title()) or "Event"
 
 
-def write_ocel(rel: Any, out: Path, *, sqlite: bool = False) -> int:
+def write_ocel(batches: Any, out: Path, *, sqlite: bool = False) -> int:
     """Write a canonical relation as OCEL 2.0 (JSON or SQLite) with patient, staff and room objects."""
     rows: list[tuple[str, str, datetime, datetime, str | None, str | None]] = []
-    for batch in rel.fetch_record_batch(100_000):
+    for batch in batches:
         d = batch.to_pydict()
         rows.extend(
             zip(d["case_id"], d["activity"], d["start"], d["end"], d["resource"], d["location"], strict=True)

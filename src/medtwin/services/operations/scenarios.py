@@ -5,7 +5,7 @@ Example (every section optional; hours are [from, to) in the log's time zone)::
     name: Lunchtime pharmacist and a payment kiosk
     staff:                       # staff per hour
       - pool: Pharmacy           # a pool, or an activity it serves
-        hours: [11, 14]
+        hours: [11, 14]          # default: the hours the pool is open
         weekdays: [mon, tue, wed, thu, fri]   # default: every day
         add: 1                   # or  set: 4
     schedules:                   # opening hours
@@ -169,6 +169,8 @@ def apply(model: FlowModel, sc: dict[str, Any], building: Building | None) -> Fl
         for wd in _weekdays(e.get("weekdays"), w + ".weekdays"):
             row = m.rosters[pool][wd]
             for h in range(h0, h1):
+                if "hours" not in e and row[h] == 0:
+                    continue  # without explicit hours a change applies while the pool is open
                 row[h] = int(e["set"]) if "set" in e else max(0, row[h] + int(e["add"]))
     for i, e in enumerate(sc.get("schedules") or []):
         w = f"schedules[{i}]"

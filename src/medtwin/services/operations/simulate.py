@@ -30,6 +30,14 @@ ABS_TOL_MIN = 1.5
 LITTLE_TOL = 1e-6
 
 
+def pool_context() -> Any:
+    """Worker processes for replications and log generation: ``forkserver`` (a clean,
+    single-threaded parent), never a fork of a process that runs threads (DuckDB, a web server)."""
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["medtwin.models.flow.network", "medtwin.services.operations.genkernel"])
+    return ctx
+
+
 def sample_days(m: FlowModel, n: int, seed: int) -> list[tuple[int, float]]:
     rnd = random.Random(seed * 31 + 17)
     return [tuple(rnd.choice(m.days)) for _ in range(n)] if m.days else []  # type: ignore[misc]
@@ -77,7 +85,7 @@ def run(
     tasks = [(m, days, seed * 1_000 + r) for r in range(replications)]
     out: list[dict[str, Any]] = []
     if workers > 1 and replications > 1:
-        with mp.get_context("fork").Pool(min(workers, replications)) as pool:
+        with pool_context().Pool(min(workers, replications)) as pool:
             for res in pool.imap(_rep, tasks):
                 out.append(res)
                 if progress:

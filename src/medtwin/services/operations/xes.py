@@ -123,8 +123,8 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def write_xes(rel: Any, out: Path) -> int:
-    """Write a DuckDB relation (case_id, activity, start, end, resource, location; ordered by
+def write_xes(batches: Any, out: Path) -> int:
+    """Write Arrow record batches (case_id, activity, start, end, resource, location; ordered by
     case) as XES with start/complete lifecycle pairs. Returns the number of activities."""
     n = 0
     case = None
@@ -142,8 +142,7 @@ def write_xes(rel: Any, out: Path) -> int:
         f.write(
             '<extension name="Organizational" prefix="org" uri="http://www.xes-standard.org/org.xesext"/>\n'
         )
-        reader = rel.fetch_record_batch(50_000)
-        for batch in reader:
+        for batch in batches:
             d = batch.to_pydict()
             for c, a, s, e, r, loc in zip(
                 d["case_id"], d["activity"], d["start"], d["end"], d["resource"], d["location"], strict=True
