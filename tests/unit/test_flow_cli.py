@@ -170,3 +170,13 @@ def test_simulate_json(tmp_path: Path) -> None:
     assert ph["mean"] <= 0 and len(ph["ci95"]) == 2
     assert len(d["bottlenecks"]) == 3 and "analysis" not in d
     assert "What-if: lunch" in rep.read_text()
+
+
+def test_discover_without_the_optional_extra_says_how_to_install(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from medtwin.services.operations import pm4py_adapter
+
+    monkeypatch.setattr(pm4py_adapter, "available", lambda: False)
+    r = runner.invoke(app, ["flow", "discover", str(clinic_log()), "--json"])
+    assert r.exit_code == 1
+    err = json.loads(r.stdout)["error"]
+    assert err["field"] == "pm4py" and "medtwin[process-mining]" in err["reason"] and "AGPL" in err["reason"]

@@ -404,6 +404,46 @@ def station(
 
 
 @flow_app.command()
+def discover(
+    log: Annotated[Path, typer.Argument(help="Event log (any supported format).")],
+    miner: Annotated[str, typer.Option(help="inductive | heuristics")] = "inductive",
+    noise: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Inductive miner noise threshold (IMf).")
+    ] = 0.0,
+    sample: Annotated[int | None, typer.Option(help="Mine a random sample of this many journeys.")] = None,
+    precision: Annotated[
+        bool, typer.Option("--precision", help="Also token-replay precision (slow).")
+    ] = False,
+    pnml: Annotated[Path | None, typer.Option(help="Write the Petri net (PNML).")] = None,
+    bpmn: Annotated[Path | None, typer.Option(help="Write the model as BPMN 2.0.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    mapping: Mapping = None,
+    timezone: Tz = None,
+) -> None:
+    """Discover a process model (Petri net / BPMN) and its fitness with PM4Py (optional, AGPL-3.0)."""
+    from medtwin.services.operations.logs import open_log
+    from medtwin.services.operations.pm4py_adapter import discover as run
+
+    try:
+        with open_log(log, _mapping(mapping, timezone=timezone)) as lg:
+            res = run(
+                lg, miner=miner, noise=noise, sample_cases=sample, precision=precision, pnml=pnml, bpmn=bpmn
+            )
+    except MedtwinError as exc:
+        _fail(exc, as_json)
+        return
+    if as_json:
+        typer.echo(json.dumps(res))
+    else:
+        out.print(
+            f"{res['miner']} miner: {res['places']} places, {res['transitions']} transitions "
+            f"({res['visible_transitions']} activities); token-replay fitness "
+            f"{res['fitness'].get('log_fitness', float('nan')):.3f}"
+            + (f", precision {res['precision']:.3f}" if "precision" in res else "")
+        )
+
+
+@flow_app.command()
 def convert(
     log: Annotated[Path, typer.Argument(help="Input log (any supported format).")],
     dest: Annotated[Path, typer.Argument(help="Output file.")],
