@@ -67,9 +67,32 @@ RENDER_EVENTS = {
     "RecalculateStyles",
     "WebFrameWidgetImpl::BeginMainFrame",
 }
-USER = (
-    "localStorage.setItem('medtwin.user', JSON.stringify({id: 'BENCH-nurse', name: 'Bench', role: 'nurse'}))"
-)
+
+
+def signed_in(token: str) -> str:
+    """Init script: a tab already signed in as BENCH-nurse (the sign-in itself is not timed)."""
+    return (
+        "localStorage.setItem('medtwin.user', JSON.stringify({id: 'BENCH-nurse', name: 'Bench', role: 'nurse'}));"
+        f"sessionStorage.setItem('medtwin.token', {json.dumps(token)});"
+    )
+
+
+def tokens(rt: Runtime) -> tuple[str, str]:
+    """(nurse token for the browser, admin token for the feeder), issued by the app's token service."""
+    from datetime import timedelta
+
+    from medtwin.security.accounts import wall_now
+    from medtwin.security.passwords import new_secret
+    from medtwin.security.principal import Role
+    from medtwin.security.service import security_for
+
+    sec = security_for(rt)
+    out = []
+    for uid, role in (("BENCH-nurse", Role.NURSE), ("bench-feeder", Role.ADMIN)):
+        sec.accounts.add_user(uid, role, new_secret(), wards=["BENCH"] if role is Role.NURSE else [])
+        sid, _ = sec.accounts.new_session(uid, timedelta(hours=4))
+        out.append(sec.tokens.issue(subject=uid, role=role.value, now=wall_now(), session=sid).token)
+    return out[0], out[1]
 
 
 def free_port() -> int:
@@ -125,8 +148,9 @@ class Feeder:
     """Every second, one message per monitor with six changed values (random walk). Runs in a
     process of its own (``feed_process``), so it does not compete with the server for the GIL."""
 
-    def __init__(self, base: str, beds: int, alarm_beds: set[int]) -> None:
+    def __init__(self, base: str, beds: int, alarm_beds: set[int], token: str = "") -> None:
         self.base = base
+        self.token = token
         self.beds = beds
         self.alarm_beds = alarm_beds
         self.rnd = random.Random(7)
@@ -141,7 +165,7 @@ class Feeder:
         req = urllib.request.Request(
             self.base + "/api/ingest",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
         )
         with urllib.request.urlopen(req, timeout=10) as r:
             r.read()
@@ -180,8 +204,8 @@ class Feeder:
             stop.wait(max(0.0, nxt - time.monotonic()))
 
 
-def feed_process(base: str, beds: int, alarm_beds: set[int], stop: Any) -> None:
-    feeder = Feeder(base, beds, alarm_beds)
+def feed_process(base: str, beds: int, alarm_beds: set[int], stop: Any, token: str = "") -> None:
+    feeder = Feeder(base, beds, alarm_beds, token)
     feeder.seq = 1_000_000  # after the parent's first tick
     feeder.run(stop)
 
@@ -356,10 +380,12 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     alarm_beds = set(range(0, args.beds, max(1, args.beds // max(1, args.alarm_beds))))
     chosen = alarm_beds if args.alarm_beds else set()
-    Feeder(base, args.beds, chosen).tick()  # every tile has values before the first load
+    nurse_token, feeder_token = tokens(rt)
+    user = signed_in(nurse_token)
+    Feeder(base, args.beds, chosen, feeder_token).tick()  # every tile has values before the first load
     mp = multiprocessing.get_context("spawn")
     stop = mp.Event()
-    feeder = mp.Process(target=feed_process, args=(base, args.beds, chosen, stop), daemon=True)
+    feeder = mp.Process(target=feed_process, args=(base, args.beds, chosen, stop, feeder_token), daemon=True)
     feeder.start()
     url = f"{base}/#/ward/BENCH"
     out: dict[str, Any] = {}
@@ -372,7 +398,7 @@ def main() -> int:
         loads = []
         for _ in range(args.loads):
             ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
-            ctx.add_init_script(USER)
+            ctx.add_init_script(user)
             page = ctx.new_page()
             page.goto(url)
             page.wait_for_selector(".page[data-ready='1']", timeout=20000)
@@ -391,7 +417,7 @@ def main() -> int:
         out["requests"] = int(loads[0][3]) + 1
         # ---------------------------------------------------------------- updates at 1 Hz
         ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
-        ctx.add_init_script(USER)
+        ctx.add_init_script(user)
         page = ctx.new_page()
         page.goto(url)
         page.wait_for_selector(".page[data-ready='1']", timeout=20000)
