@@ -211,8 +211,8 @@ class AuditLog(AuditReads):
         if self._closed:
             fut.set_exception(RuntimeError("audit log is closed"))
             return fut
-        self._ensure_thread()
         self._q.put((event, fut))
+        self._ensure_thread()  # after the put: an idle writer that is exiting re-checks the queue
         return fut
 
     def append_sync(self, event: dict[str, Any], timeout: float = 30.0) -> int:
@@ -220,10 +220,11 @@ class AuditLog(AuditReads):
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until everything queued so far is committed."""
-        if self._thread is None:
+        if self._thread is None and self._q.empty():
             return
         fut: concurrent.futures.Future[int] = concurrent.futures.Future()
         self._q.put((None, fut))
+        self._ensure_thread()
         fut.result(timeout)
 
     def _ensure_thread(self) -> None:
@@ -241,6 +242,11 @@ class AuditLog(AuditReads):
             except queue.Empty:
                 if self.frontier.size > self.last_sth_size:
                     self._safely(lambda: self.write([], force_sth=True), [])
+                    continue
+                with self._lock:  # idle and nothing to sign: stop; the next append starts a writer
+                    if self._q.empty():
+                        self._thread = None
+                        return
                 continue
             batch = [first]
             while len(batch) < 5000:
