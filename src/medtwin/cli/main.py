@@ -232,6 +232,7 @@ def _register_subapps() -> None:
     from medtwin.cli.alarms import alarms_app
     from medtwin.cli.flow import flow_app
     from medtwin.cli.gateway import gateway_app
+    from medtwin.cli.homecare import register as homecare_commands
     from medtwin.cli.imaging import imaging_app
     from medtwin.cli.ops import ops_commands
     from medtwin.cli.score import score_app
@@ -249,6 +250,7 @@ def _register_subapps() -> None:
     app.add_typer(treat_app, name="treat")
     ops_commands(app)
     security_commands(app)  # audit ..., keys ...
+    homecare_commands(app)  # triage, homecare ...
 
 
 _register_subapps()
