@@ -229,6 +229,26 @@ _V9 = _both(
     "CREATE INDEX flow_runs_created ON flow_runs (kind, created_us)",
 )
 
+# Home care (medtwin.services.homecare, issue 8): enrolments (conditions, medications, targets and
+# per-patient rule overrides, schedule, care team; caregiver contacts sealed at rest), every triage
+# decision with its reasons and inputs, and the remote-care nurse's worklist.
+_V10 = _both(
+    """CREATE TABLE homecare_enrolments (
+        twin_id TEXT PRIMARY KEY, active INTEGER NOT NULL DEFAULT 1, record TEXT NOT NULL,
+        caregivers TEXT NOT NULL DEFAULT '', tier TEXT NOT NULL DEFAULT 'self', decision_id BIGINT,
+        enrolled_by TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL)""",
+    """CREATE TABLE homecare_decisions (
+        {ID}, twin_id TEXT NOT NULL, t_us BIGINT NOT NULL, tier TEXT NOT NULL, reasons TEXT NOT NULL,
+        inputs TEXT NOT NULL DEFAULT '{}', rules_version TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX homecare_decisions_twin ON homecare_decisions (twin_id, t_us)",
+    """CREATE TABLE homecare_worklist (
+        {ID}, twin_id TEXT NOT NULL, kind TEXT NOT NULL, tier TEXT NOT NULL, status TEXT NOT NULL,
+        opened_us BIGINT NOT NULL, updated_us BIGINT NOT NULL, reasons TEXT NOT NULL, decision_id BIGINT,
+        ack_by TEXT, ack_us BIGINT, outcome TEXT, closed_by TEXT, closed_us BIGINT)""",
+    "CREATE INDEX homecare_worklist_open ON homecare_worklist (status, tier, opened_us)",
+    "CREATE INDEX homecare_worklist_twin ON homecare_worklist (twin_id, kind, status)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
@@ -239,6 +259,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "imaging: studies, series, segmentations, assessments, surgical plans", *_V7),
     Migration(8, "treatment: personalised fits and simulation runs", *_V8),
     Migration(9, "operations: stored journey analyses and what-if simulation runs", *_V9),
+    Migration(10, "home care: enrolments, triage decisions, remote-care worklist", *_V10),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
