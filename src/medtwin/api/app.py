@@ -21,6 +21,7 @@ from medtwin import __version__
 from medtwin.api import audit as audit_api
 from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
 from medtwin.api import export as export_api
+from medtwin.api import homecare as homecare_api
 from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
 from medtwin.api import operations as operations_api
@@ -102,6 +103,7 @@ def create_app(
         treatment_api.router,
         operations_api.router,
         export_api.router,
+        homecare_api.router,
     ):
         app.include_router(router)
     _static_mount(app)

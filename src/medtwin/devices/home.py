@@ -133,12 +133,12 @@ class BloodPressureCuff(ScheduledDevice):
     def measure(self, k: int, ts: float) -> list[dict[str, Any]]:
         z = self._z(k, 3)
         d = self._drift(ts, self.drift, self.drift_from)
-        s = round(self.sbp + d + self.sd * z[0])
-        di = round(self.dbp + d * 0.5 + self.sd * 0.6 * z[1])
+        s = round(float(self.sbp + d + self.sd * z[0]))
+        di = round(float(self.dbp + d * 0.5 + self.sd * 0.6 * z[1]))
         t = iso(ts)
         return [{"code": "sbp", "value": s, "unit": "mm[Hg]", "time": t},
                 {"code": "dbp", "value": min(di, s - 10), "unit": "mm[Hg]", "time": t},
-                {"code": "hr", "value": round(self.hr + 4 * z[2]), "unit": "/min", "time": t}]  # fmt: skip
+                {"code": "hr", "value": round(float(self.hr + 4 * z[2])), "unit": "/min", "time": t}]  # fmt: skip
 
 
 class Glucometer(ScheduledDevice):
@@ -156,7 +156,7 @@ class Glucometer(ScheduledDevice):
         for t_low, low in self.lows:
             if abs(ts - t_low) < 3 * 3600:
                 v = low
-        return [{"code": "glucose", "value": round(v), "unit": "mg/dL", "time": iso(ts)}]
+        return [{"code": "glucose", "value": round(float(v)), "unit": "mg/dL", "time": iso(ts)}]
 
 
 class Cgm:
@@ -190,7 +190,8 @@ class Cgm:
         times = [x for x in boundaries(self._last, ts, self._t0, self.interval_s) if x < self._stop]
         self._last = max(self._last, ts)
         return [
-            {"code": "cgm", "value": round(self.value(x)), "unit": "mg/dL", "time": iso(x)} for x in times
+            {"code": "cgm", "value": round(float(self.value(x))), "unit": "mg/dL", "time": iso(x)}
+            for x in times
         ]
 
     def next_due(self) -> float:
@@ -213,7 +214,7 @@ class WeightScale(ScheduledDevice):
 
     def measure(self, k: int, ts: float) -> list[dict[str, Any]]:
         w = self.weight + self._drift(ts, self.gain, self.gain_from) + 0.25 * self._z(k)[0]
-        return [{"code": "weight", "value": round(w, 1), "unit": "kg", "time": iso(ts)}]
+        return [{"code": "weight", "value": float(round(w, 1)), "unit": "kg", "time": iso(ts)}]
 
 
 class SmartToilet(ScheduledDevice):
@@ -227,7 +228,12 @@ class SmartToilet(ScheduledDevice):
     def measure(self, k: int, ts: float) -> list[dict[str, Any]]:
         pos = self.positive_from is not None and ts >= epoch(self.positive_from)
         return [
-            {"code": "urine_glucose", "value": self.level if pos else 0, "unit": "mg/dL", "time": iso(ts)}
+            {
+                "code": "urine_glucose",
+                "value": float(self.level) if pos else 0,
+                "unit": "mg/dL",
+                "time": iso(ts),
+            }
         ]
 
 

@@ -147,6 +147,19 @@ POLICY: tuple[Rule, ...] = (
     *(R("POST", f"/api/twins/{{twin_id}}/{p}", "treatment.simulate", verb=READ, target=TWIN)
       for p in ("treatment/{drug}/levels", "treatment/{drug}/doses", "treatment/{drug}/fit", "treatment/{drug}/compare",
                 "treatment/runs/{run_id}/select", "treatment/measurements", "glucose/fit", "glucose/compare")),
+    # --- remote care (issue 8): home patients' triage, enrolment and the remote-care worklist. Reading = the
+    # patient in scope (remote-care nurses and family doctors through cared_for_by, set at enrolment; patients
+    # and caregivers: their own patient); enrolment with personal targets and thresholds = configure
+    # (physicians); assessing, acknowledging, outcomes and importing device exports = write (nurses, physicians)
+    R("POST", "/api/homecare/triage", SESSION), R("GET", "/api/homecare/rules", SESSION),
+    R("GET", "/api/homecare/patients", SESSION, listing=True), R("GET", "/api/homecare/worklist", SESSION, listing=True),
+    *(R("GET", f"/api/twins/{{twin_id}}/{p}", verb=READ, target=TWIN)
+      for p in ("homecare", "homecare/decisions", "homecare/summary")),
+    R("PUT", "/api/twins/{twin_id}/homecare", verb=CONFIGURE, target=TWIN),
+    R("DELETE", "/api/twins/{twin_id}/homecare", verb=CONFIGURE, target=TWIN),
+    *(R("POST", f"/api/twins/{{twin_id}}/{p}", verb=WRITE, target=TWIN)
+      for p in ("homecare/assess", "homecare/worklist/{item_id}/acknowledge", "homecare/worklist/{item_id}/outcome",
+                "homecare/import")),
     # --- operations
     R("GET", "/metrics", "ops.read"),
     # --- hospital operations twin (issue 9): journey logs, analyses, what-if simulations. Operations

@@ -8,7 +8,8 @@ from medtwin.runtime import Runtime
 
 
 def start_services(
-    rt: Runtime, *, monitoring: bool = True, reliability: bool = True, treatment: bool = True
+    rt: Runtime, *, monitoring: bool = True, reliability: bool = True, treatment: bool = True,
+    homecare: bool = True,
 ) -> None:
     if treatment:  # refits a patient's drug twin when new levels arrive (issue 7)
         from medtwin.services.treatment.service import TreatmentService
@@ -18,6 +19,10 @@ def start_services(
         from medtwin.services.reliability.gaps import GapService
 
         GapService.attach(rt).start()
+    if homecare:  # triage of home patients, worklist, caregiver notifications (issue 8)
+        from medtwin.services.homecare.service import start_homecare
+
+        start_homecare(rt)
     if monitoring:
         from medtwin.services.monitoring.activity import ActivityService
         from medtwin.services.monitoring.alarms.service import AlarmService
