@@ -182,3 +182,32 @@ def test_large_logs_are_scanned_not_loaded() -> None:
         }
         assert kinds == {"VIEW"}
         assert isinstance(log.con, duckdb.DuckDBPyConnection)
+
+
+def test_deferred_checks_in_the_analysis_pass_name_the_row(tmp_path: Path) -> None:
+    """The pipeline defers the checks to its first pass (the Parquet fast path included)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from medtwin.services.operations.pipeline import open_and_analyze
+
+    ts = lambda s: pa.array(s, pa.timestamp("us", tz="UTC"))  # noqa: E731
+    good = [1609750800000000, 1609751400000000, 1609752000000000]
+    t = pa.table(
+        {
+            "case_id": ["a", "a", "b"],
+            "activity": ["X", "Y", "X"],
+            "start": ts(good),
+            "end": ts([good[0] + 60_000_000, good[1] - 1, good[2] + 1]),
+        }
+    )
+    pq.write_table(t, tmp_path / "bad.parquet")
+    with pytest.raises(LogError) as e:
+        open_and_analyze(tmp_path / "bad.parquet")
+    assert e.value.index == 2 and e.value.field == "end" and "end before start" in e.value.reason
+    pq.write_table(t.slice(0, 1), tmp_path / "ok.parquet")
+    log, res, _b = open_and_analyze(tmp_path / "ok.parquet")
+    assert res["summary"]["events"] == 1 and not log.pending
+    skip = load_mapping(data={"on_error": "skip"})
+    log, res, _b = open_and_analyze(tmp_path / "bad.parquet", skip)
+    assert res["summary"]["events"] == 2 and res["summary"]["skipped_rows"] == 1

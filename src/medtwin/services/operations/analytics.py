@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from medtwin.models.flow.stats import fit_sufficient
+from medtwin.services.operations.core import core, prepare
 from medtwin.services.operations.logs import EventLog
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -39,25 +40,6 @@ def _r(x: Any, nd: int = 2) -> float | None:
         return None
     f = float(x)
     return None if math.isnan(f) or math.isinf(f) else round(f, nd)
-
-
-def prepare(log: EventLog) -> None:
-    """Materialise ``ev``: the log with order, previous activity/end/location and durations."""
-    tz = "'" + log.timezone.replace("'", "''") + "'"
-    log.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE ev AS SELECT case_id, activity, start, "end", resource, location,
-            row_number() OVER w AS seq,
-            lag(activity) OVER w AS prev_act,
-            lag(location) OVER w AS prev_loc,
-            lag(location, 2) OVER w AS prev2_loc,
-            lead(activity) OVER w IS NULL AS is_last,
-            epoch(start) - epoch(lag("end") OVER w) AS gap_s,
-            CASE WHEN lag("end") OVER w IS NOT NULL
-                THEN greatest(epoch(start) - epoch(lag("end") OVER w), 0) END AS wait_s,
-            epoch("end") - epoch(start) AS svc_s,
-            timezone({tz}, start) AS lstart
-        FROM ev_raw WINDOW w AS (PARTITION BY case_id ORDER BY start, "end", activity)"""
-    )
 
 
 def _bins_case(col: str) -> str:
@@ -91,32 +73,21 @@ def summary(log: EventLog) -> dict[str, Any]:
 
 
 def dfg(log: EventLog) -> dict[str, Any]:
-    nodes = log.con.execute(
-        "SELECT activity, count(*), count(DISTINCT case_id), avg(seq) FROM ev GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
-    edges = log.con.execute(
-        f"""SELECT coalesce(prev_act, '{START}'), activity, count(*),
-            avg(wait_s) FILTER (WHERE prev_act IS NOT NULL),
-            quantile_cont(wait_s, 0.5) FILTER (WHERE prev_act IS NOT NULL),
-            quantile_cont(wait_s, 0.9) FILTER (WHERE prev_act IS NOT NULL)
-        FROM ev GROUP BY 1, 2
-        UNION ALL SELECT activity, '{END}', count(*), NULL, NULL, NULL FROM ev WHERE is_last GROUP BY 1, 2
-        ORDER BY 3 DESC"""
-    ).fetchall()
+    c = core(log)
     return {
         "nodes": [
-            {"activity": a, "count": int(n), "cases": int(c), "position": _r(pos)} for a, n, c, pos in nodes
+            {"activity": a, "count": n, "cases": k, "position": _r(pos)} for a, n, k, pos in c["nodes"]
         ],
         "edges": [
             {
                 "from": a,
                 "to": b,
-                "count": int(n),
+                "count": n,
                 "wait_mean_min": _r(m / 60 if m is not None else None),
                 "wait_median_min": _r(md / 60 if md is not None else None),
                 "wait_p90_min": _r(p / 60 if p is not None else None),
             }
-            for a, b, n, m, md, p in edges
+            for a, b, n, m, md, p in c["edges"]
         ],
     }
 
@@ -248,56 +219,34 @@ def load(log: EventLog) -> dict[str, Any]:
 
 
 def variants(log: EventLog, top: int = 20) -> dict[str, Any]:
-    con = log.con
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE case_v AS SELECT case_id, string_agg(activity, chr(31) ORDER BY seq) AS v,
-            epoch(max("end")) - epoch(min(start)) AS dur FROM ev GROUP BY 1"""
-    )
-    n_cases, n_var, dmean, dmed, dp90 = con.execute(
-        "SELECT count(*), count(DISTINCT v), avg(dur), quantile_cont(dur, 0.5), quantile_cont(dur, 0.9) FROM case_v"
-    ).fetchone()  # type: ignore[misc]
-    rows = con.execute(
-        f"SELECT v, count(*), avg(dur) FROM case_v GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(top)}"
-    ).fetchall()
+    c = core(log)
+    n_cases = max(c["cases"], 1)
+    d = c["durations"]
     return {
-        "variants": int(n_var),
-        "journey_mean_min": _r((dmean or 0) / 60),
-        "journey_median_min": _r((dmed or 0) / 60),
-        "journey_p90_min": _r((dp90 or 0) / 60),
+        "variants": len(c["variants"]),
+        "journey_mean_min": _r(d["mean"] / 60),
+        "journey_median_min": _r(d["median"] / 60),
+        "journey_p90_min": _r(d["p90"] / 60),
         "top": [
             {
-                "activities": v.split(chr(31)),
-                "cases": int(n),
+                "activities": list(v),
+                "cases": n,
                 "share": _r(n / n_cases, 4),
-                "duration_mean_min": _r(d / 60),
+                "duration_mean_min": _r(dur / 60),
             }
-            for v, n, d in rows
+            for v, n, dur in c["variants"][:top]
         ],
     }
 
 
 def rework(log: EventLog) -> dict[str, Any]:
-    con = log.con
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE ca AS SELECT case_id, activity, count(*) AS k FROM ev GROUP BY 1, 2"
-    )
-    rows = con.execute(
-        """SELECT activity, count(*) FILTER (WHERE k > 1), sum(k - 1) FROM ca GROUP BY 1 HAVING sum(k - 1) > 0
-        ORDER BY 2 DESC"""
-    ).fetchall()
-    cases, total = con.execute(
-        "SELECT count(DISTINCT case_id) FILTER (WHERE k > 1), count(DISTINCT case_id) FROM ca"
-    ).fetchone()  # type: ignore[misc]
-    direct = dict(
-        con.execute("SELECT activity, count(*) FROM ev WHERE prev_act = activity GROUP BY 1").fetchall()
-    )
-    con.execute("DROP TABLE ca")
+    c = core(log)
     return {
-        "cases_with_rework": int(cases or 0),
-        "share": _r((cases or 0) / max(total or 1, 1), 4),
+        "cases_with_rework": c["rework_cases"],
+        "share": _r(c["rework_cases"] / max(c["cases"], 1), 4),
         "by_activity": [
-            {"activity": a, "cases": int(c), "repeats": int(r), "immediate_repeats": int(direct.get(a, 0))}
-            for a, c, r in rows
+            {"activity": a, "cases": k, "repeats": r, "immediate_repeats": c["immediate"].get(a, 0)}
+            for a, k, r in c["rework"]
         ],
     }
 
@@ -326,11 +275,15 @@ def resources(log: EventLog, top: int = 200) -> list[dict[str, Any]]:
 
 
 def analyze(
-    log: EventLog, building: Any = None, *, progress: Callable[[str, float], None] | None = None
+    log: EventLog,
+    building: Any = None,
+    *,
+    prepared: bool = False,
+    progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """Every statistic above (and walking when a building is given) as one JSON-able dict."""
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("order", lambda: prepare(log)),
+        ("order", lambda: None if prepared else prepare(log)),
         ("summary", lambda: summary(log)),
         ("dfg", lambda: dfg(log)),
         ("stages", lambda: stages(log)),

@@ -85,6 +85,13 @@ class EventLog:
     skipped: int = 0
     columns: dict[str, str | None] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    on_error: str = "raise"
+    pending: bool = False  # checks not run yet (``open_log(defer_checks=True)``; prepare runs them)
+    _check: Any = None  # runs the checks: raises LogError, or filters and counts skipped rows
+    arrow: dict[str, Any] = field(default_factory=dict)  # Arrow tables registered in ``con`` (kept alive)
+    source: Path | None = None  # the file DuckDB scans (the Parquet cache of an XES/OCEL log)
+    types: dict[str, str] = field(default_factory=dict)  # source column -> DuckDB type
+    timestamp_format: str | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -176,49 +183,83 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, m: LogMappi
             {opt["resource"]} AS resource, {opt["location"]} AS location
         FROM {src}"""
     )
-    checks = {
-        "case_id": ("case_id IS NULL OR trim(case_id) = ''", "empty case id"),
-        "activity": ("activity IS NULL OR trim(activity) = ''", "empty activity"),
-        "start": ("start IS NULL", "unparsable or missing timestamp"),
-        "end": ('"end" IS NULL', "unparsable or missing timestamp"),
-        "order": ('"end" < start', "end before start"),
-    }
-    agg = ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _ in checks.values())
+    log = EventLog(
+        con,
+        path,
+        fmt,
+        tz,
+        0,
+        res,
+        on_error=m.on_error,
+        pending=True,
+        source=path,
+        types=cols,
+        timestamp_format=m.timestamp_format,
+    )
+    con.execute(
+        'CREATE OR REPLACE TEMP VIEW ev_raw AS SELECT case_id, activity, start, "end", resource, location FROM ev_src'
+    )
+    log._check = lambda: _run_checks(log, m)
+    return log
+
+
+CHECKS = {
+    "case_id": ("case_id IS NULL OR trim(case_id) = ''", "empty case id"),
+    "activity": ("activity IS NULL OR trim(activity) = ''", "empty activity"),
+    "start": ("start IS NULL", "unparsable or missing timestamp"),
+    "end": ('"end" IS NULL', "unparsable or missing timestamp"),
+    "order": ('"end" < start', "end before start"),
+}
+BAD_ROW_SQL = (
+    "CASE " + " ".join(f"WHEN {c} THEN {i + 1}" for i, (c, _r) in enumerate(CHECKS.values())) + " ELSE 0 END"
+)
+
+
+def _run_checks(log: EventLog, m: LogMapping) -> None:
+    """One scan counting each problem; the first bad row is named (raise) or bad rows are filtered
+    out of ``ev_raw`` and counted (``on_error: skip``)."""
+    con, res = log.con, log.columns
+    agg = ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _ in CHECKS.values())
     counts = con.execute(f"SELECT count(*), {agg} FROM ev_src").fetchone() or (0,)
-    total, bad = int(counts[0]), dict(zip(checks, counts[1:], strict=True))
+    total, bad = int(counts[0]), dict(zip(CHECKS, counts[1:], strict=True))
+    log.pending = False
     if total == 0:
         raise LogError("the log has no events", field="log")
-    where_ok = " AND ".join(f"NOT coalesce({cond}, false)" for cond, _ in checks.values())
-    skipped = 0
-    if any(bad.values()):
-        if m.on_error == "skip":
-            skipped = int(con.execute(f"SELECT count(*) FROM ev_src WHERE NOT ({where_ok})").fetchone()[0])  # type: ignore[index]
-        else:
-            key = next(k for k, v in bad.items() if v)
-            cond, reason = checks[key]
-            row = con.execute(
-                f"SELECT rn, start_raw, end_raw FROM (SELECT row_number() OVER () AS rn, * FROM ev_src) "
-                f"WHERE {cond} ORDER BY rn LIMIT 1"
-            ).fetchone()
-            rn = int(row[0]) if row else 0
-            column = {"start": res["start"] or res["end"], "end": res["end"], "order": res["end"]}.get(
-                key
-            ) or res[key]
-            value = {"start": row[1] if row else None, "end": row[2] if row else None}.get(key)
-            detail = f" {value!r}" if value is not None else ""
-            if key in ("start", "end") and m.timestamp_format:
-                detail += f" (expected format {m.timestamp_format!r})"
-            line = f" (line {rn + 1})" if fmt == "csv" else ""
-            raise LogError(
-                f"row {rn}{line}, column {column!r}: {reason}{detail}; {bad[key]} such row(s) in the log",
-                field=str(column),
-                index=rn,
-            )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW ev_raw AS SELECT case_id, activity, start, "end", resource, location
-        FROM ev_src WHERE {where_ok}"""
+    if not any(bad.values()):
+        return
+    where_ok = " AND ".join(f"NOT coalesce({cond}, false)" for cond, _ in CHECKS.values())
+    if m.on_error == "skip":
+        log.skipped = int(con.execute(f"SELECT count(*) FROM ev_src WHERE NOT ({where_ok})").fetchone()[0])  # type: ignore[index]
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW ev_raw AS SELECT case_id, activity, start, "end", resource, location
+            FROM ev_src WHERE {where_ok}"""
+        )
+        return
+    key = next(k for k, v in bad.items() if v)
+    cond, reason = CHECKS[key]
+    row = con.execute(
+        f"SELECT rn, start_raw, end_raw FROM (SELECT row_number() OVER () AS rn, * FROM ev_src) "
+        f"WHERE {cond} ORDER BY rn LIMIT 1"
+    ).fetchone()
+    rn = int(row[0]) if row else 0
+    column = {"start": res["start"] or res["end"], "end": res["end"], "order": res["end"]}.get(key) or res[
+        key
+    ]
+    value = {"start": row[1] if row else None, "end": row[2] if row else None}.get(key)
+    detail = f" {value!r}" if value is not None else ""
+    if key in ("start", "end") and m.timestamp_format:
+        detail += f" (expected format {m.timestamp_format!r})"
+    line = f" (line {rn + 1})" if log.format == "csv" else ""
+    raise LogError(
+        f"row {rn}{line}, column {column!r}: {reason}{detail}; {bad[key]} such row(s) in the log",
+        field=str(column),
+        index=rn,
     )
-    return EventLog(con, path, fmt, tz, skipped, res)
+
+
+def ensure_checked(log: EventLog) -> None:
+    if log.pending and log._check is not None:
+        log._check()
 
 
 def cache_key(path: Path, m: LogMapping) -> str:
@@ -234,8 +275,12 @@ def open_log(
     workdir: Path | None = None,
     memory_limit: str | None = None,
     progress: Any = None,
+    defer_checks: bool = False,
 ) -> EventLog:
-    """Open a CSV, Parquet, XES or OCEL 2.0 log; XES/OCEL are converted once into ``workdir``."""
+    """Open a CSV, Parquet, XES or OCEL 2.0 log; XES/OCEL are converted once into ``workdir``.
+
+    The checks run now, or with ``defer_checks`` in the analysis's first pass over the data
+    (:func:`analytics.prepare`), which saves one full scan of a large clean log."""
     p = Path(path)
     if not p.exists():
         raise NotFoundError(f"no such log: {p}", field="log")
@@ -264,4 +309,6 @@ def open_log(
         log = open_table(con, cache, "parquet", canon, tz)
         log.path, log.format = p, fmt
     log.meta = meta
+    if not defer_checks:
+        ensure_checked(log)
     return log

@@ -14,7 +14,7 @@ from typing import Any
 from medtwin.models.flow.building import Building
 from medtwin.models.flow.network import FlowModel
 from medtwin.services.operations import simulate as sim
-from medtwin.services.operations.analytics import analyze
+from medtwin.services.operations.analytics import analyze, prepare
 from medtwin.services.operations.buildings import load_building
 from medtwin.services.operations.calibrate import build_model
 from medtwin.services.operations.logs import EventLog, open_log
@@ -55,10 +55,16 @@ def open_and_analyze(
     t0 = time.perf_counter()
     progress("reading the log", 0.0)
     log = open_log(
-        path, mapping, workdir=workdir, progress=lambda n: progress(f"converting: {n} traces", 0.02)
+        path,
+        mapping,
+        workdir=workdir,
+        defer_checks=True,
+        progress=lambda n: progress(f"converting: {n} traces", 0.02),
     )
+    progress("ordering journeys", 0.05)
+    prepare(log)  # also runs the deferred checks
     b, source = resolve_building(log, building)
-    res = analyze(log, b, progress=lambda s, f: progress(s, 0.05 + 0.9 * f))
+    res = analyze(log, b, prepared=True, progress=lambda s, f: progress(s, 0.1 + 0.85 * f))
     res["building_source"] = source
     res["seconds"] = round(time.perf_counter() - t0, 2)
     progress("done", 1.0)

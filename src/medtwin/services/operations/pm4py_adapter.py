@@ -103,5 +103,7 @@ def discover(
     if pnml:
         pm4py.write_pnml(net, im, fm, str(pnml))
     if bpmn:
-        pm4py.write_bpmn(pm4py.convert_to_bpmn(net, im, fm), str(bpmn), auto_layout=False)  # no Graphviz needed
+        pm4py.write_bpmn(
+            pm4py.convert_to_bpmn(net, im, fm), str(bpmn), auto_layout=False
+        )  # no Graphviz needed
     return out
