@@ -239,9 +239,9 @@ class HomecareService:
         self.notifications += 1
 
 
-def start_homecare(rt: Any, _loop: Any = None) -> HomecareService:
+def start_homecare(rt: Any, _loop: Any = None) -> None:
     """Start hook (``create_app(on_start=[start_homecare])``) and ``start_services`` entry."""
-    return HomecareService.attach(rt).start()
+    HomecareService.attach(rt).start()
 
 
 def service_of(rt: Any) -> HomecareService:

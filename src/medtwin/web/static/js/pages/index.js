@@ -13,7 +13,7 @@ export const PAGES = [
   { id: "training", label: "Training", nav: true, soon: true, load: () => import("./placeholder.js") },
   { id: "operations", label: "Operations", nav: true, load: () => import("./operations.js") },
   { id: "evacuation", label: "Evacuation", nav: true, soon: true, load: () => import("./placeholder.js") },
-  { id: "remote", label: "Remote care", nav: true, soon: true, load: () => import("./placeholder.js") },
+  { id: "remote", label: "Remote care", nav: true, load: () => import("./remote.js") },
   { id: "patient", nav: false, load: () => import("./patient.js") },
   { id: "login", nav: false, public: true, load: () => import("./login.js") },
 ];
