@@ -49,7 +49,8 @@ def display_name(names: list[dict[str, Any]]) -> str:
     best = next((n for n in names if n.get("use") == "official"), names[0])
     if isinstance(best.get("text"), str) and best["text"].strip():
         return str(best["text"]).strip()
-    parts = [*best.get("given", []), best.get("family", "")]
+    given = best.get("given") or []  # JSON null or a missing element both mean no given names
+    parts = [*(given if isinstance(given, list) else []), best.get("family", "")]
     return " ".join(p for p in parts if isinstance(p, str) and p).strip()
 
 
