@@ -249,6 +249,20 @@ _V10 = _both(
     "CREATE INDEX homecare_worklist_twin ON homecare_worklist (twin_id, kind, status)",
 )
 
+# Evacuation (medtwin.services.safety): building geometry per building twin (GeoJSON, schema
+# medtwin-building/1) and evacuation runs (scenario, report; replays in files under
+# <data_dir>/evacuation). Occupants appear in runs by pseudonym and mobility class only.
+_V11 = _both(
+    """CREATE TABLE evac_buildings (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '', geojson TEXT NOT NULL,
+        actor TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL)""",
+    """CREATE TABLE evac_runs (
+        id TEXT PRIMARY KEY, building TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        actor TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL, version TEXT NOT NULL DEFAULT '',
+        scenario TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '{}', result TEXT NOT NULL, replay TEXT)""",
+    "CREATE INDEX evac_runs_building ON evac_runs (building, created_us)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
@@ -260,6 +274,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "treatment: personalised fits and simulation runs", *_V8),
     Migration(9, "operations: stored journey analyses and what-if simulation runs", *_V9),
     Migration(10, "home care: enrolments, triage decisions, remote-care worklist", *_V10),
+    Migration(11, "evacuation: building geometry and evacuation runs", *_V11),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
