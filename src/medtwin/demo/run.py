@@ -197,6 +197,10 @@ def prepare_demo(
         flush=True,
     )
     hooks: list[StartHook] = [_start_stream(ward, now, speed, use_mqtt)]
+    # --- remote care (issue 8): synthetic home patients streaming through a home gateway
+    from medtwin.demo.homes import prepare_homes
+
+    hooks.append(prepare_homes(rt, now, speed, use_mqtt, path.parent, fresh))
     return rt, hooks
 
 

@@ -21,6 +21,8 @@ DEMO_USERS = (
     ("ICU-nurse-1", Role.NURSE, "Nurse ICU 1"),
     ("MED-nurse-1", Role.NURSE, "Nurse MED 1"),
     ("ICU-physician-1", Role.PHYSICIAN, "Physician ICU 1"),
+    ("RC-nurse-1", Role.NURSE, "Remote-care nurse 1"),  # remote care (issue 8): the home patients' care team
+    ("GP-1", Role.PHYSICIAN, "Family doctor 1"),
     ("ops", Role.OPERATIONS, "Operations manager"),
     ("trainee", Role.TRAINEE, "Trainee"),
 )

@@ -113,8 +113,8 @@ def urine_glucose(
     known diabetes (needs plasma glucose or HbA1c), otherwise noted for the diabetes review."""
     if value <= float(rule["detect_above"]):
         return []
-    meds = {m.strip().lower() for m in medications}
-    expected = sorted(meds & {m.lower() for m in rule.get("expected_with", [])})
+    words = {w for m in medications for w in m.lower().replace(",", " ").split()}
+    expected = sorted(words & {m.lower() for m in rule.get("expected_with", [])})
     shown = fmt("urine_glucose", value)
     if expected:
         return [Reason("urine_glucose", rules.sources["sglt2_label"],
