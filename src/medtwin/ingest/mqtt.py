@@ -114,6 +114,11 @@ class MqttIngest:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
+        # Our own publishes are the ack messages to devices and gateways. Keep many in flight, and
+        # bound the queue behind them: past it an ack message is dropped (the gateway resends the
+        # batch after its timeout and the store deduplicates it) instead of growing memory.
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(20_000)
         if username:
             self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -125,6 +130,7 @@ class MqttIngest:
         self.acked = 0
         self.rejected_messages = 0
         self.pending = 0
+        self.acks_dropped = 0  # ack messages not queued (queue full); the sender resends, we dedupe
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -221,4 +227,6 @@ class MqttIngest:
         if not device:
             return
         body = {"seq": seq, "status": "committed" if seq is not None else "rejected", **res.as_dict()}
-        self.client.publish(f"{self.prefix}/devices/{device}/ack", json.dumps(body), qos=1)
+        info = self.client.publish(f"{self.prefix}/devices/{device}/ack", json.dumps(body), qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            self.acks_dropped += 1
