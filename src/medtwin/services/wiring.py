@@ -15,10 +15,6 @@ def start_services(
         from medtwin.services.treatment.service import TreatmentService
 
         TreatmentService.attach(rt).start()
-    if reliability:
-        from medtwin.services.reliability.gaps import GapService
-
-        GapService.attach(rt).start()
     if homecare:  # triage of home patients, worklist, caregiver notifications (issue 8)
         from medtwin.services.homecare.service import start_homecare
 
@@ -31,3 +27,7 @@ def start_services(
         AlarmService.attach(rt).start()
         ScoringService().attach(rt).start()
         ActivityService().attach(rt).start()
+    if reliability:  # after the alarm engine, so gaps restored at start reach it as technical alarms
+        from medtwin.services.reliability.gaps import start_gaps
+
+        start_gaps(rt)
