@@ -230,6 +230,7 @@ def worker(
 def _register_subapps() -> None:
     from medtwin.cli.access import devices_app, user_app
     from medtwin.cli.alarms import alarms_app
+    from medtwin.cli.evacuation import evac_app
     from medtwin.cli.flow import flow_app
     from medtwin.cli.gateway import gateway_app
     from medtwin.cli.homecare import register as homecare_commands
@@ -245,6 +246,7 @@ def _register_subapps() -> None:
     app.add_typer(devices_app, name="devices")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(flow_app, name="flow")
+    app.add_typer(evac_app, name="evac")
     app.add_typer(imaging_app, name="imaging")
     app.add_typer(pk_app, name="pk")
     app.add_typer(treat_app, name="treat")

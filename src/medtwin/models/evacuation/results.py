@@ -1,0 +1,194 @@
+"""The report of a run: RSET against ASET, times per compartment and exit, door flows, doses,
+staff workload, heat map, and the replay (frames and staff-assisted moves).
+
+* **RSET** (required safe escape time) is the time the last person who had to move reached safety
+  (exit, refuge compartment or, for staff, the end of their last move); ``None`` when anybody could
+  not (engine stopped, stuck, stranded): a wrong time is worse than none.
+* **ASET** (available safe escape time) of a compartment is the first time one of its spaces turns
+  untenable (:mod:`medtwin.models.hazards.tenability`); margin = ASET - clearance time.
+* Door flows: crossings per door; peak flow over a 10 s window, and as specific flow per metre of
+  clear width next to the SFPE maximum of 1.3 p/(s m) of *effective* width (:mod:`.hydraulic`).
+* People at risk: FED above 0.3 (ISO 13571), or a heat dose above 0.3, or not safe before their
+  compartment's ASET, or stranded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from medtwin.models.evacuation import hydraulic as H
+from medtwin.models.evacuation.plan import RunData
+from medtwin.models.hazards.fed import FED_DESIGN_THRESHOLD
+
+FLOW_WINDOW_S = 10.0
+
+
+def _r(x: float | None, nd: int = 1) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+def report(d: RunData) -> dict[str, Any]:
+    b, sc, ten = d.building, d.scenario, d.tenability
+    movers = [p for p in d.people if p.mode in ("walk", "assisted", "helper", "stranded")]
+    failed = [p for p in movers if p.mode == "stranded" or math.isnan(p.safe_s)]
+    engine_status = {f: o.status for f, o in d.outcomes.items()}
+    bad_engine = {f: s for f, s in engine_status.items() if s != "ok"}
+    status = (
+        "ok"
+        if not failed and not bad_engine
+        else (next(iter(bad_engine.values())) if bad_engine else "incomplete")
+    )
+    rset = None if failed or bad_engine else max((p.safe_s for p in movers), default=0.0)
+    aset_c: dict[str, float] = {}
+    why_c: dict[str, str] = {}
+    if ten is not None:
+        for s in b.spaces.values():
+            if s.compartment:
+                t = ten.untenable_s.get(s.id, math.inf)
+                if t < aset_c.get(s.compartment, math.inf):
+                    aset_c[s.compartment], why_c[s.compartment] = t, f"{s.id}: {ten.reason[s.id]}"
+    comps = []
+    for cid, c in b.compartments.items():
+        occ = [p for p in d.people if p.comp == cid]
+        if not occ:
+            continue
+        moving = [p for p in occ if p.mode != "stays"]
+        clear = (
+            max((p.left_comp_s if not math.isnan(p.left_comp_s) else p.safe_s for p in moving), default=0.0)
+            if moving
+            else None
+        )
+        aset = aset_c.get(cid, math.inf)
+        comps.append({
+            "id": cid, "floor": c.floor, "occupants": len(occ), "moving": len(moving),
+            "clear_s": _r(clear) if moving and not any(p.mode == "stranded" for p in moving) else None,
+            "aset_s": _r(aset), "untenable": why_c.get(cid, ""),
+            "margin_s": _r(aset - clear) if moving and clear is not None and math.isfinite(aset) and math.isfinite(clear) else None,
+        })  # fmt: skip
+    aset_all = min((c for c in aset_c.values()), default=math.inf)
+    exits: dict[str, list[float]] = {}
+    for p in movers:
+        if p.target and not math.isnan(p.safe_s):
+            exits.setdefault(p.target, []).append(p.safe_s)
+    agents = []
+    for p in d.people:
+        at_risk = []
+        if p.fed > FED_DESIGN_THRESHOLD:
+            at_risk.append("FED > 0.3")
+        if p.heat > FED_DESIGN_THRESHOLD:
+            at_risk.append("heat dose > 0.3")
+        if p.mode == "stranded":
+            at_risk.append(f"not evacuated: {p.note}")
+        elif (
+            p.comp in aset_c and p.mode != "stays" and not math.isnan(p.safe_s) and p.safe_s > aset_c[p.comp]
+        ):
+            at_risk.append("safe after the compartment became untenable")
+        agents.append({
+            "id": p.key, "class": p.cls.value, "role": p.role, "floor": p.floor, "space": p.space,
+            "compartment": p.comp, "mode": p.mode, "start_s": _r(p.start_s), "exit_time_s": _r(p.safe_s),
+            "target": p.target, "fed": round(p.fed, 4), "heat_dose": round(p.heat, 4), "at_risk": at_risk,
+        })  # fmt: skip
+    doors = []
+    for f, o in d.outcomes.items():
+        for did, times in zip(d.door_ids[f], o.door_times, strict=True):
+            if not times:
+                continue
+            w = b.doors[did].width_m
+            ts = np.sort(np.asarray(times))
+            peak = (
+                max(int(np.searchsorted(ts, t + FLOW_WINDOW_S) - i) for i, t in enumerate(ts)) / FLOW_WINDOW_S
+            )
+            doors.append({
+                "id": did, "floor": f, "width_m": w, "crossings": len(ts), "first_s": _r(ts[0]), "last_s": _r(ts[-1]),
+                "peak_flow_p_s": round(peak, 3), "peak_specific_flow_p_ms": round(peak / w, 3),
+                "sfpe_max_flow_p_s": round(H.door_flow(w), 3),
+            })  # fmt: skip
+    staff = []
+    if d.plan is not None:
+        for h in d.plan.helpers:
+            staff.append({"id": h.key, "floor": h.floor, "moves": h.moves, "busy_s": _r(h.busy_s),
+                          "walked_m": _r(h.walked_m), "finish_s": _r(h.free_s if h.moves else None),
+                          "fed": round(h.fed, 4)})  # fmt: skip
+    heat = {}
+    for f, o in d.outcomes.items():
+        v = o.heat / (o.heat_cell**2)
+        heat[f] = {"origin": [round(o.heat_origin[0], 3), round(o.heat_origin[1], 3)], "cell_m": o.heat_cell,
+                   "person_s_per_m2": np.round(v, 1).tolist(), "max": round(float(v.max()), 1) if v.size else 0.0}  # fmt: skip
+    out: dict[str, Any] = {
+        "name": sc.name, "strategy": sc.strategy, "status": status,
+        "evacuation_time_s": _r(rset), "rset_s": _r(rset), "aset_s": _r(aset_all),
+        "margin_s": _r(aset_all - rset) if rset is not None and math.isfinite(aset_all) else None,
+        "stuck": len(failed), "agents": agents,
+        "compartments": comps,
+        "exits": [{"id": k, "people": len(v), "first_s": _r(min(v)), "last_s": _r(max(v))} for k, v in sorted(exits.items())],
+        "doors": doors, "staff": staff,
+        "at_risk": [a for a in agents if a["at_risk"]],
+        "fed_over_0_3": [a["id"] for a in agents if a["fed"] > FED_DESIGN_THRESHOLD],
+        "moves": [{"patient": m.patient, "staff": m.staff, "device": m.device, "arrive_s": _r(m.arrive_s),
+                   "start_s": _r(m.start_s), "end_s": _r(m.end_s), "target": m.target, "metres": _r(m.metres),
+                   "stair_metres": _r(m.stair_metres)} for m in (d.plan.moves if d.plan else [])],
+        "heatmap": heat,
+        "engine": {
+            "jupedsim": _jps_version(), "model": "CollisionFreeSpeedModel", "dt": sc.dt,
+            "floors": {f: {"status": o.status, "error": o.error, "stuck": len(o.stuck), "simulated_s": _r(o.elapsed_s),
+                           "wall_s": round(o.wall_s, 3), "jupedsim_wall_s": round(o.jps_wall_s, 3)}
+                       for f, o in d.outcomes.items()},
+        },
+        "notes": d.notes,
+        "assumptions": _assumptions(d),
+    }  # fmt: skip
+    if ten is not None:
+        out["hazard"] = {
+            "untenable_s": {z: _r(t) for z, t in ten.untenable_s.items()},
+            "reason": {z: r for z, r in ten.reason.items() if r},
+            "limitations": "well-mixed zones (no layering), no wall heat loss: rank scenarios, do not approve designs",
+        }
+    return out
+
+
+def _assumptions(d: RunData) -> list[str]:
+    out = []
+    if any(p.mode in ("assisted",) for p in d.people):
+        out.append("preparation times of assisted patients are placeholders (bed-bound 60 s, critical 300 s, "
+                   "evacuation chair 30 s): replace them with drill measurements")  # fmt: skip
+        out.append(
+            "bed speed 0.6 m/s (low end of Hunt et al. 2020's device speeds; Kwak et al. 2021: beds slow at corners)"
+        )
+    if d.tenability is not None:
+        out.append("hazards from medtwin's well-mixed multi-zone model (CFAST/FDS not available)")
+    return out
+
+
+def _jps_version() -> str:
+    import jupedsim
+
+    return str(jupedsim.__version__)
+
+
+def replay(d: RunData, *, max_frames: int = 2000) -> dict[str, Any]:
+    """Frames per floor (time, [[person index, x, y], ...]) and the assisted moves as timed paths."""
+    floors: dict[str, Any] = {}
+    for f, o in d.outcomes.items():
+        order = d.walker_of.get(f, [])
+        frames = o.frames[:: max(1, len(o.frames) // max_frames)]
+        floors[f] = [[round(t, 2), [[order[int(k)], round(float(x), 2), round(float(y), 2)] for k, (x, y) in zip(keys, xy, strict=True)]]
+                     for t, keys, xy in frames]  # fmt: skip
+    moves = []
+    by_key = {p.key: p.idx for p in d.people}
+    for m in d.plan.moves if d.plan else []:
+        moves.append({"person": by_key[m.patient], "staff": [by_key[s] for s in m.staff], "start_s": round(m.start_s, 1),
+                      "end_s": round(m.end_s, 1), "arrive_s": round(m.arrive_s, 1),
+                      "path": [[fl, round(x, 2), round(y, 2)] for fl, x, y in m.points]})  # fmt: skip
+    people = [{"i": p.idx, "id": p.key, "class": p.cls.value, "role": p.role, "floor": p.floor if p.mode != "walk" else d.scenario.occupants[p.idx].floor,
+               "x": round(p.xy[0], 2), "y": round(p.xy[1], 2), "mode": p.mode} for p in d.people]  # fmt: skip
+    hazard = None
+    if d.tenability is not None:
+        fld = d.tenability.field
+        step = max(1, len(fld.times) // 200)
+        hazard = {"times": fld.times[::step].tolist(), "zones": fld.zones,
+                  "k_ext": np.round(fld.k_ext[::step], 3).tolist(), "temp_c": np.round(fld.temp_c[::step], 1).tolist(),
+                  "untenable_s": {z: _r(t) for z, t in d.tenability.untenable_s.items()}}  # fmt: skip
+    return {"floors": floors, "moves": moves, "people": people, "hazard": hazard}
