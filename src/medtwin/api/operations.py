@@ -61,7 +61,7 @@ def _svc(rt: Runtime) -> Service:
     svc = rt.services.get("operations")
     if svc is None:
         svc = rt.services["operations"] = Service(rt)
-    return svc  # type: ignore[no-any-return]
+    return svc
 
 
 def _actor(request: Request) -> str:
@@ -246,7 +246,7 @@ def list_jobs(rt: RT) -> list[dict[str, Any]]:
 
 @router.get("/jobs/{job_id}")
 def get_job(job_id: str, rt: RT) -> dict[str, Any]:
-    return _svc(rt).jobs.get(job_id).as_dict()  # type: ignore[no-any-return]
+    return _svc(rt).jobs.get(job_id).as_dict()
 
 
 @router.get("/runs")

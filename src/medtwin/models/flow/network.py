@@ -70,7 +70,7 @@ class FlowModel:
                 v["activity"],
                 v["pool"],
                 {sk: Fit.from_dict(f) for sk, f in v["service"].items()},
-                [tuple(x) for x in v.get("rooms", [])],  # type: ignore[misc]
+                [tuple(x) for x in v.get("rooms", [])],
                 float(v.get("delay_s", 0.0)),
             )
             for k, v in d["stages"].items()
@@ -80,7 +80,7 @@ class FlowModel:
             stages,
             routing,
             d["arrivals"],
-            [tuple(x) for x in d["days"]],  # type: ignore[misc]
+            [tuple(x) for x in d["days"]],
             d["rosters"],
             d["rooms"],
             d["walk_s"],

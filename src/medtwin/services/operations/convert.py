@@ -106,7 +106,9 @@ def export(log: Any, out: Path, fmt: str) -> int:
     """Write an opened :class:`~medtwin.services.operations.logs.EventLog` as parquet, csv, xes,
     ocel-json or ocel-sqlite (ordered by case and start)."""
     log.con.execute("SELECT 1").fetchall()  # settle any unfinished result before the relation API
-    rel = log.con.sql('SELECT * FROM ev_raw ORDER BY case_id, start, "end", activity').to_arrow_reader(100_000)
+    rel = log.con.sql('SELECT * FROM ev_raw ORDER BY case_id, start, "end", activity').to_arrow_reader(
+        100_000
+    )
     if fmt in ("parquet", "csv"):
         reader = rel
         n = 0

@@ -39,7 +39,7 @@ def prepare(log: EventLog) -> None:
         df = fast
     elif log.pending:
         tbl = _arrow(con, f"SELECT {cols}, {BAD_ROW_SQL} AS bad FROM ev_src")
-        bad = pl.from_arrow(tbl.column("bad")).max() if tbl.num_rows else 0  # type: ignore[union-attr]
+        bad = pl.from_arrow(tbl.column("bad")).max() if tbl.num_rows else 0
         if tbl.num_rows == 0 or bad:
             ensure_checked(log)  # names the first bad row, or filters ev_raw (on_error: skip)
             tbl = _arrow(con, f"SELECT {cols} FROM ev_raw")
@@ -104,7 +104,7 @@ def _parquet_frame(log: EventLog) -> pl.DataFrame | None:
         e = e.dt.replace_time_zone(log.timezone) if tz is None else e
         return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
 
-    text = lambda k: pl.col(res[k]).cast(pl.Utf8) if res.get(k) else pl.lit(None, pl.Utf8)  # noqa: E731
+    text = lambda k: pl.col(str(res[k])).cast(pl.Utf8) if res.get(k) else pl.lit(None, pl.Utf8)  # noqa: E731
     df = df.select(
         text("case_id").alias("case_id"),
         text("activity").alias("activity"),
@@ -158,8 +158,8 @@ def core(log: EventLog) -> dict[str, Any]:
                 quantile_cont(wait_s, 0.9) FROM ev WHERE prev_act IS NOT NULL GROUP BY 1, 2"""
         )
     ]
-    first = dict(q("SELECT activity, count(*) FROM ev WHERE seq = 1 GROUP BY 1"))
-    last = dict(q("SELECT activity, count(*) FROM ev WHERE is_last GROUP BY 1"))
+    first: dict[str, int] = dict(q("SELECT activity, count(*) FROM ev WHERE seq = 1 GROUP BY 1"))
+    last: dict[str, int] = dict(q("SELECT activity, count(*) FROM ev WHERE is_last GROUP BY 1"))
     edges += [("▶", a, int(n), None, None, None) for a, n in first.items()]
     edges += [(a, "■", int(n), None, None, None) for a, n in last.items()]
     edges.sort(key=lambda e: (-e[2], e[0], e[1]))

@@ -80,7 +80,7 @@ def read_ocel_json(src: Path, sink: Any, *, case_type: str | None = None) -> int
     try:
         reader = con.execute(sql).to_arrow_reader(100_000)
         n = 0
-        for batch in reader:
+        for batch in reader or ():
             sink.write_batch(batch)
             n += batch.num_rows
     except duckdb.Error as exc:
@@ -175,7 +175,7 @@ def _tmap(name: str) -> str:
 
 def write_ocel(batches: Any, out: Path, *, sqlite: bool = False) -> int:
     """Write a canonical relation as OCEL 2.0 (JSON or SQLite) with patient, staff and room objects."""
-    rows: list[tuple[str, str, datetime, datetime, str | None, str | None]] = []
+    rows: list[tuple[Any, ...]] = []
     for batch in batches:
         d = batch.to_pydict()
         rows.extend(

@@ -14,9 +14,10 @@ from typing import Any
 from medtwin.models.flow.building import Building
 from medtwin.models.flow.network import FlowModel
 from medtwin.services.operations import simulate as sim
-from medtwin.services.operations.analytics import analyze, prepare
+from medtwin.services.operations.analytics import analyze
 from medtwin.services.operations.buildings import load_building
 from medtwin.services.operations.calibrate import build_model
+from medtwin.services.operations.core import prepare
 from medtwin.services.operations.logs import EventLog, open_log
 from medtwin.services.operations.mapping import LogMapping
 from medtwin.services.operations.scenarios import apply
@@ -118,17 +119,17 @@ def simulate_plans(
 
     kw = {"replications": replications, "days": days, "seed": seed, "workers": workers}
     delays: list[dict[str, Any]] = []
-    base = sim.run(model, **kw, progress=rep_progress("baseline"))  # type: ignore[arg-type]
+    base = sim.run(model, **kw, progress=rep_progress("baseline"))
     done[0] += 1
     if calibrate_delays:
         delays = fit_delays(model, analysis, base)
         if delays:
-            base = sim.run(model, **kw, progress=rep_progress("baseline, delays calibrated"))  # type: ignore[arg-type]
+            base = sim.run(model, **kw, progress=rep_progress("baseline, delays calibrated"))
         done[0] += 1
     out_plans = []
     for sc in plans:
         pm = apply(model, sc, b)
-        reps = sim.run(pm, **kw, progress=rep_progress(str(sc.get("name"))))  # type: ignore[arg-type]
+        reps = sim.run(pm, **kw, progress=rep_progress(str(sc.get("name"))))
         done[0] += 1
         out_plans.append(
             {

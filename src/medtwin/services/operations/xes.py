@@ -15,7 +15,7 @@ import gzip
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.etree.ElementTree import iterparse
 from xml.sax.saxutils import quoteattr
 
@@ -37,7 +37,7 @@ def _us(text: str, trace: str, key: str) -> int:
 _US = datetime.resolution  # one microsecond as a timedelta
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
