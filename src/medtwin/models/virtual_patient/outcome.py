@@ -1,0 +1,94 @@
+"""Outcome of a simulated (or observed) course: where the patient ended and how long they spent in
+danger. Used to compare the course under a trainee's actions with the course under the real
+team's actions and with what really happened.
+
+Danger ranges (each cited): MAP < 65 mmHg (``ssc2021`` target), SpO2 < 90 % (``esc2021_hf``
+oxygen trigger; ``bts_oxygen`` targets 94-98 %), respiratory rate <= 8 /min and systolic
+BP <= 90 mmHg (3 points each on NEWS2, ``rcp_news2``), glucose < 54 mg/dL (level 2
+hypoglycaemia, ``ada2024``), new confusion or worse (ACVPU not A; 3 points on NEWS2).
+
+The end state is banded on NEWS2 (``rcp_news2`` Chart 2: 0-4 low, 5-6 medium, >= 7 high; a
+single parameter scoring 3 makes it low-medium). "Stabilised" = low band at the end and no danger
+range in the last 15 minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+DANGER: tuple[tuple[str, str, str, float, str], ...] = (
+    ("map<65", "map", "<", 65.0, "ssc2021"),
+    ("spo2<90", "spo2", "<", 90.0, "esc2021_hf"),
+    ("rr<=8", "rr", "<=", 8.0, "rcp_news2"),
+    ("sbp<=90", "sbp", "<=", 90.0, "rcp_news2"),
+    ("glucose<54", "glucose", "<", 54.0, "ada2024"),
+)
+ORDER = {"low": 0, "low-medium": 1, "medium": 2, "high": 3}
+
+
+def _hit(row: dict[str, Any], key: str, op: str, thr: float) -> bool:
+    v = row.get(key)
+    if v is None:
+        return False
+    return float(v) < thr if op == "<" else float(v) <= thr
+
+
+def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, Any]:
+    """Summary of per-minute rows ``{t, hr, sbp, map, rr, spo2, glucose, acvpu, news2, news2_band}``."""
+    if not history:
+        return {"label": label, "minutes": 0, "danger_minutes": {}, "stabilised": False, "end": {}}
+    rows = list(history)
+    t_end = float(rows[-1].get("t", len(rows) - 1))
+    danger: dict[str, float] = {}
+    recent = False
+    for name, key, op, thr, _src in DANGER:
+        hits = [r for r in rows if _hit(r, key, op, thr)]
+        danger[name] = float(len(hits))
+        if any(float(r.get("t", 0)) >= t_end - 15 for r in hits):
+            recent = True
+    confused = [r for r in rows if r.get("acvpu") not in (None, "A")]
+    danger["acvpu>A"] = float(len(confused))
+    if any(float(r.get("t", 0)) >= t_end - 15 for r in confused):
+        recent = True
+    end = {
+        k: rows[-1].get(k) for k in ("hr", "sbp", "map", "rr", "spo2", "temp", "acvpu", "glucose", "news2")
+    }
+    band = str(rows[-1].get("news2_band", ""))
+    first = rows[0]
+    return {
+        "label": label,
+        "minutes": round(t_end - float(first.get("t", 0)), 1),
+        "start": {k: first.get(k) for k in end},
+        "end": end,
+        "end_band": band,
+        "worst": {
+            "map": min((r["map"] for r in rows if r.get("map") is not None), default=None),
+            "spo2": min((r["spo2"] for r in rows if r.get("spo2") is not None), default=None),
+            "news2": max((r["news2"] for r in rows if r.get("news2") is not None), default=None),
+        },
+        "danger_minutes": danger,
+        "stabilised": band == "low" and not recent,
+        "sources": sorted({"rcp_news2", *(d[4] for d in DANGER)}),
+    }
+
+
+def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """How the trainee's course compares with a reference course (both from :func:`summarise`)."""
+    d_news = None
+    if trainee["end"].get("news2") is not None and reference["end"].get("news2") is not None:
+        d_news = int(trainee["end"]["news2"]) - int(reference["end"]["news2"])
+    danger_diff = {
+        k: round(trainee["danger_minutes"].get(k, 0.0) - reference["danger_minutes"].get(k, 0.0), 1)
+        for k in trainee["danger_minutes"]
+    }
+    tb, rb = ORDER.get(trainee.get("end_band", ""), 9), ORDER.get(reference.get("end_band", ""), 9)
+    verdict = "as good as" if tb == rb else ("better than" if tb < rb else "worse than")
+    return {
+        "reference": reference.get("label", ""),
+        "news2_difference": d_news,
+        "danger_minutes_difference": danger_diff,
+        "verdict": verdict,
+        "text": f"End state {verdict} the {reference.get('label', 'reference')} "
+        f"(NEWS2 {trainee['end'].get('news2')} vs {reference['end'].get('news2')}).",
+    }
