@@ -12,7 +12,7 @@ import pytest
 
 from medtwin.core.errors import ValidationError
 from medtwin.services.operations.analytics import analyze
-from medtwin.services.operations.buildings import load_building
+from medtwin.services.operations.buildings import building_twins, load_building
 from medtwin.services.operations.genconfig import GeneratorConfig, load_config, parse_bottleneck
 from medtwin.services.operations.generator import generate
 from medtwin.services.operations.logs import open_log
@@ -111,6 +111,12 @@ def test_building_graph() -> None:
     with pytest.raises(ValidationError) as e:
         load_building(data={"floors": [{"id": "F0"}], "rooms": [{"id": "A", "floor": "F9", "x": 0, "y": 0}]})
     assert e.value.field == "building.rooms[0].floor"
+    twins, rels = building_twins(b)  # the same building as platform twins: building, floors, rooms
+    kinds = {t.kind.value for t in twins}
+    assert kinds == {"building", "floor", "room"} and twins[0].id == "B1"
+    lab = next(t for t in twins if t.id == "LAB-01")
+    assert lab.attributes == {"x": 112.0, "y": 6.0, "floor": "F1"}
+    assert ("LAB-01", "F1") in {(r.src, r.dst) for r in rels}
 
 
 def test_generator_is_deterministic_and_validates(tmp_path: Path) -> None:
