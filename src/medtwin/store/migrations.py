@@ -263,6 +263,31 @@ _V11 = _both(
     "CREATE INDEX evac_runs_building ON evac_runs (building, created_us)",
 )
 
+# Training (medtwin.services.training, issue 12): de-identified cases (the record holds no identifier;
+# ``source`` is a keyed pseudonym), trainees' sessions, their time-stamped actions (append-only) and
+# scores (one per submitted session, recomputable from the actions).
+_V12 = _both(
+    """CREATE TABLE training_cases (
+        id TEXT PRIMARY KEY, title TEXT NOT NULL, condition TEXT NOT NULL, specialty TEXT NOT NULL DEFAULT '',
+        difficulty TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL,
+        record TEXT NOT NULL)""",
+    "CREATE INDEX training_cases_status ON training_cases (status, updated_us)",
+    """CREATE TABLE training_sessions (
+        id TEXT PRIMARY KEY, case_id TEXT NOT NULL, trainee TEXT NOT NULL, status TEXT NOT NULL,
+        created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL, record TEXT NOT NULL)""",
+    "CREATE INDEX training_sessions_case ON training_sessions (case_id, status)",
+    "CREATE INDEX training_sessions_trainee ON training_sessions (trainee, created_us)",
+    """CREATE TABLE training_actions (
+        {ID}, session_id TEXT NOT NULL, t_sim {REAL} NOT NULL, wall_us BIGINT NOT NULL, kind TEXT NOT NULL,
+        payload TEXT NOT NULL)""",
+    "CREATE INDEX training_actions_session ON training_actions (session_id, id)",
+    """CREATE TABLE training_scores (
+        session_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, trainee TEXT NOT NULL, total {REAL} NOT NULL,
+        created_us BIGINT NOT NULL, record TEXT NOT NULL)""",
+    "CREATE INDEX training_scores_case ON training_scores (case_id, created_us)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "twins, relationships, observations, latest state, medications, rejects", *_V1),
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
@@ -275,6 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "operations: stored journey analyses and what-if simulation runs", *_V9),
     Migration(10, "home care: enrolments, triage decisions, remote-care worklist", *_V10),
     Migration(11, "evacuation: building geometry and evacuation runs", *_V11),
+    Migration(12, "training: de-identified cases, sessions, time-stamped actions, scores", *_V12),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
