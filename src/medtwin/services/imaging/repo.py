@@ -59,7 +59,7 @@ class ImagingRepo:
             raise NotFoundError(f"no imaging {kind} {id_!r}", field=f"{kind}_id")
         return rows[0]
 
-    def find(self, kind: str, order: str = "created_us", **where: Any) -> list[dict[str, Any]]:
+    def find(self, kind: str, /, order: str = "created_us", **where: Any) -> list[dict[str, Any]]:
         cond = " AND ".join(f"{k} = :{k}" for k in where) or "1 = 1"
         with self.store.engine.connect() as c:
             res = c.execute(text(f"SELECT * FROM {TABLES[kind]} WHERE {cond} ORDER BY {order}"), where)
