@@ -24,6 +24,7 @@ from medtwin.api import export as export_api
 from medtwin.api import homecare as homecare_api
 from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
+from medtwin.api import evacuation as evacuation_api
 from medtwin.api import operations as operations_api
 from medtwin.api import treatment as treatment_api
 from medtwin.api.limits import BodyLimitMiddleware
@@ -104,6 +105,7 @@ def create_app(
         operations_api.router,
         export_api.router,
         homecare_api.router,
+        evacuation_api.router,
     ):
         app.include_router(router)
     _static_mount(app)

@@ -33,8 +33,10 @@ Db = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite pat
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    where = f"{exc.field}: " if isinstance(exc, MedtwinError) and exc.field else ""
-    console.print(f"[red]error:[/red] {where}{getattr(exc, 'reason', exc)}")
+    from rich.markup import escape
+
+    where = f"{exc.field}: " if getattr(exc, "field", None) else ""
+    console.print(f"[red]error:[/red] {escape(where + str(getattr(exc, 'reason', exc)))}")
     return typer.Exit(code)
 
 

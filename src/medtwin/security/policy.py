@@ -170,6 +170,13 @@ POLICY: tuple[Rule, ...] = (
                 "runs/{run_id}/figures/{name}", "scenarios")),
     R("PUT", "/api/operations/logs/{name}", "flow.run"),
     *(R("POST", f"/api/operations/{p}", "flow.run") for p in ("generate", "analyses", "simulations", "station")),
+    # --- evacuation (issue 10): building geometry, census on the plan (pseudonyms and mobility classes
+    # only), runs and comparisons; safety officers, operations managers and admins
+    *(R("GET", f"/api/evacuation/{p}", "evac.read")
+      for p in ("buildings", "buildings/{building_id}", "buildings/{building_id}/model.glb",
+                "buildings/{building_id}/occupants", "presets", "runs", "runs/{run_id}", "runs/{run_id}/replay")),
+    R("PUT", "/api/evacuation/buildings/{building_id}", "evac.run"),
+    *(R("POST", f"/api/evacuation/{p}", "evac.run") for p in ("buildings/{building_id}/import", "runs", "compare")),
     # --- audit log (tree heads, proofs, events: admins) and de-identified export (researchers)
     *(R("GET", f"/api/audit/{p}", "audit.read")
       for p in ("sth", "sths", "proof/inclusion", "proof/consistency", "events", "fhir")),
@@ -203,8 +210,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.RADIOLOGIST: _READONLY_CLINICAL | {"imaging.write"},
     Role.TRAINEE: frozenset({"place.read"}),  # until training cases exist: no identified patient data
     Role.EDUCATOR: frozenset({"place.read", "staff.read"}),
-    Role.OPERATIONS: _HOSPITAL | {"flow.read", "flow.run"},  # hospital level: places and occupancy (pseudonymised), no clinical detail
-    Role.SAFETY_OFFICER: _HOSPITAL,
+    Role.OPERATIONS: _HOSPITAL | {"flow.read", "flow.run", "evac.read", "evac.run"},  # hospital level: places and occupancy (pseudonymised), no clinical detail
+    Role.SAFETY_OFFICER: _HOSPITAL | {"evac.read", "evac.run"},
     Role.RESEARCHER: frozenset({"export.deid"}),  # de-identified exports only (the export endpoints)
     Role.DEVICE: frozenset({"patient.ingest", "place.ingest"}),
     Role.PATIENT: frozenset({"patient.read"}),

@@ -175,6 +175,10 @@ class Building:
             area = self.area_of(side)
             if area is None:
                 raise BuildingError(f"no space or exit {side!r}", f"{where}.between")
+            if self.floor_of(side) != d.floor:
+                raise BuildingError(
+                    f"{side} is on floor {self.floor_of(side)}, not {d.floor}", f"{where}.between"
+                )
             if area.distance(d.line) > reach:
                 raise BuildingError(f"the door is {area.distance(d.line):.2f} m away from {side}", where)
 

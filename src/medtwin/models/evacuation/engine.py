@@ -10,10 +10,10 @@ conservative) at a fifth of the cost (docs/benchmarks.md, evacuation section).
 Guards (the result says what went wrong instead of giving a wrong time):
 
 * engine errors (JuPedSim raises) end the run with ``status = "engine_error"`` and the message;
-* *stuck*: a person who has moved less than ``stuck_move_m`` over the last ``stuck_window_s``
-  while not queueing behind someone who moves, or a floor where nobody has left for
-  ``stall_s`` while people remain, ends the run with ``status = "stuck"`` (CFSM jams at doors of
-  1 m and less, research note §3.2); ``timeout`` when ``max_time_s`` passes.
+* *stuck*: when nobody on the floor has moved more than ``stuck_move_m`` over the last
+  ``stuck_window_s`` while people remain, the run ends with ``status = "stuck"`` (CFSM jams at
+  doors of 1 m and less, research note §3.2); a partial jam (some people still moving) runs into
+  ``max_time_s`` (three times the hydraulic estimate, :mod:`.hydraulic`) and ends as ``timeout``.
 
 Every ``sample_s`` the engine reads positions, counts door crossings (a step crossing the door's
 line), adds to the density heat map (person-seconds per cell), records replay frames every
@@ -56,7 +56,6 @@ class FloorRun:
     max_time_s: float = 3600.0
     stuck_window_s: float = 120.0
     stuck_move_m: float = 0.5
-    stall_s: float = 120.0
     heat_cell_m: float = 0.5
     record_frames: bool = True
 
@@ -178,7 +177,7 @@ class Engine:
         hook_every = max(1, round(self.hooks.interval_s / run.dt)) if self.hooks else 0
         window = max(1, round(run.stuck_window_s / run.sample_s))
         history: list[tuple[np.ndarray, np.ndarray]] = []
-        last_exit, status, error, stuck = 0.0, "ok", None, []
+        status, error, stuck = "ok", None, []
         prev: dict[int, tuple[float, float]] = {}
         step = 0
         try:
@@ -199,8 +198,14 @@ class Engine:
                     self.kid.pop(k, None)
                     self.exit_time[k] = self.t
                     self.reached[k] = self.target[k]
-                    last_exit = self.t
-                    prev.pop(k, None)
+                    last = prev.pop(k, None)
+                    if last is not None and len(doors):  # the step into the exit crosses its door
+                        c = self.run.targets[self.target[k]].centroid
+                        hit = _segments_cross(
+                            np.array([last]), np.array([[c.x, c.y]]), doors[:, :2], doors[:, 2:]
+                        )
+                        for j in np.nonzero(hit)[0]:
+                            door_times[int(j)].append(self.t)
                 if self.pending:
                     self._spawn()
                 if step % sample_every:
@@ -221,9 +226,6 @@ class Engine:
                 if len(history) > window:
                     history.pop(0)
                     stuck = self._stuck(history[0])
-                if self.sim.agent_count() and self.t - max(last_exit, self._last_spawn()) > run.stall_s:
-                    status, stuck = "stuck", [int(k) for k in self.keys]
-                    break
                 if stuck and len(stuck) == len(self.keys):
                     status = "stuck"
                     break
@@ -238,10 +240,6 @@ class Engine:
             status, self.exit_time, self.reached, stuck, error, door_times, frames, heat.reshape(hy, hx),
             (x0, y0), run.heat_cell_m, self.t, jps_wall, time.perf_counter() - t_wall,
         )  # fmt: skip
-
-    def _last_spawn(self) -> float:
-        started = [self.run.walkers[k].start_s for k in self.kid]
-        return max(started, default=0.0)
 
     def _stuck(self, old: tuple[np.ndarray, np.ndarray]) -> list[int]:
         """People who moved less than ``stuck_move_m`` over the window, unless others moved."""
@@ -283,7 +281,14 @@ def _segments_cross(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) 
 
 
 def simulate(run: FloorRun, hooks: Hooks | None = None) -> Outcome:
-    return Engine(run, hooks).go()
+    """Run guarded: a geometry JuPedSim refuses (e.g. not connected) is an engine error too."""
+    try:
+        eng = Engine(run, hooks)
+    except (RuntimeError, ValueError) as exc:
+        n = len(run.walkers)
+        return Outcome("engine_error", np.full(n, np.nan), np.full(n, -1, dtype=np.int32), list(range(n)), str(exc),
+                       [[] for _ in run.doors], [], np.zeros((1, 1)), (0.0, 0.0), run.heat_cell_m, 0.0, 0.0, 0.0)  # fmt: skip
+    return eng.go()
 
 
 Factory = Callable[..., Any]

@@ -75,8 +75,8 @@ def _geom(feat: dict[str, Any], where: str, want: type) -> Any:
         xy = list(rect.exterior.coords)[:4]
         e = [(xy[i], xy[(i + 1) % 4]) for i in range(4)]
         long_side = max(e, key=lambda s: Point(s[0]).distance(Point(s[1])))
-        short = min(e, key=lambda s: Point(s[0]).distance(Point(s[1])))
-        off = ((short[1][0] - short[0][0]) / 2, (short[1][1] - short[0][1]) / 2)
+        cx, cy = sum(p[0] for p in xy) / 4, sum(p[1] for p in xy) / 4
+        off = (cx - (long_side[0][0] + long_side[1][0]) / 2, cy - (long_side[0][1] + long_side[1][1]) / 2)
         geom = LineString([(p[0] + off[0], p[1] + off[1]) for p in long_side])
     if not isinstance(geom, want):
         raise BuildingError(f"needs a {want.__name__}, got {geom.geom_type}", f"{where}.geometry")

@@ -212,85 +212,95 @@ class Run(AssistMixin):
         return data
 
     def _walk(self, data: RunData, risk: set[str]) -> None:
-        arrivals: dict[str, list[tuple[int, float, str]]] = {}  # floor -> (person, time, stair space)
-        floors = sorted(self.b.floors, key=lambda f: -self.b.floors[f].level)
-        for f in floors:
+        arrivals: dict[str, list[tuple[int, float, str | None]]] = {}  # floor -> (person, time, stair)
+        for f in sorted(self.b.floors, key=lambda f: -self.b.floors[f].level):
             members = [(p.idx, p.start_s, None) for p in data.people if p.mode == "walk" and p.floor == f]
-            members += [(i, t, s) for i, t, s in arrivals.get(f, [])]
+            members += arrivals.get(f, [])
             if not members:
                 continue
-            tlists = {p: self.targets(f, data.people[p].comp, risk) for p, _t, _s in members}
-            targets = sorted({t for ts in tlists.values() for t in ts})
-            if not targets:
-                for i, _t, _s in members:
-                    data.people[i].mode, data.people[i].note = (
-                        "stranded",
-                        "no exit, stair or refuge on this floor",
-                    )
-                continue
-            walkers, order = [], []
-            blocked0 = self.closed | (self.ten.untenable_at(0.0) if self.ten else frozenset())
+            walk = self.b.walkable(f, without=self.closed)
+            parts = (
+                list(walk.geoms) if walk.geom_type == "MultiPolygon" else [walk]
+            )  # JuPedSim: connected only
+            grown = [g.buffer(0.05) for g in parts]
+            by_part: dict[int, list[tuple[int, float, str | None]]] = {}
             for i, t0, stair in members:
-                p = data.people[i]
-                xy = p.xy if stair is None else self._free_point(stair, [])
-                r = self.router.route(f, xy, tlists[i], blocked0 - {p.space}) or self.router.route(
-                    f, xy, tlists[i]
-                )
-                if r is None:
-                    p.mode, p.note = "stranded", "no route to any target"
-                    continue
-                walkers.append(Walker(xy, p.speed, targets.index(r.target), radius(p.cls), t0))
-                order.append(i)
-            if not walkers:
+                xy = data.people[i].xy if stair is None else self._centre(stair)
+                k = next((n for n, g in enumerate(grown) if g.contains(Point(xy))), 0)
+                by_part.setdefault(k, []).append((i, t0, stair))
+            for k, mem in sorted(by_part.items()):
+                key = f if len(parts) == 1 else f"{f}#{k + 1}"
+                self._walk_part(data, risk, f, key, parts[k], mem, arrivals)
+
+    def _walk_part(self, data: RunData, risk: set[str], f: str, key: str, geom: Any,
+                   members: list[tuple[int, float, str | None]],
+                   arrivals: dict[str, list[tuple[int, float, str | None]]]) -> None:  # fmt: skip
+        grown = geom.buffer(0.05)
+        tlists = {
+            i: [t for t in self.targets(f, data.people[i].comp, risk) if grown.intersects(self.b.shrunk(t))]
+            for i, _t, _s in members
+        }
+        targets = sorted({t for ts in tlists.values() for t in ts})
+        walkers, order = [], []
+        blocked0 = self.closed | (self.ten.untenable_at(0.0) if self.ten else frozenset())
+        for i, t0, stair in members:
+            p = data.people[i]
+            xy = p.xy if stair is None else self._free_point(stair, [])
+            r = self.router.route(f, xy, tlists[i], blocked0 - {p.space}) if tlists[i] else None
+            r = r or (self.router.route(f, xy, tlists[i]) if tlists[i] else None)
+            if r is None:
+                p.mode, p.note = "stranded", "no exit, stair or refuge reachable on this floor"
                 continue
-            data.walker_of[f] = order
-            doors = self.b.doors_on(f)
-            est = H.hydraulic_time(len(walkers), [d.width_m for d in doors if set(d.between) & set(targets)] or [1.0],
-                                   max((self.router.distance(f, w.position, targets[w.target]) for w in walkers), default=0),
-                                   min(w.speed for w in walkers))  # fmt: skip
-            latest = max(w.start_s for w in walkers)
-            run = FloorRun(self.b.walkable(f, without=self.closed), [self.b.shrunk(t) for t in targets], walkers,
-                           [d.line for d in doors], dt=self.sc.dt, record_frames=self.record,
-                           max_time_s=self.sc.max_time_s or H.guard_time(est, latest))  # fmt: skip
-            comps = [data.people[i].comp for i in order]
-            tracked = self.ten is not None or self.closed or any(c for c in comps)
-            hooks = (
-                FloorHooks(self.b, f, self.router, self.ten, self.closed, targets, comps) if tracked else None
-            )
+            walkers.append(Walker(xy, p.speed, targets.index(r.target), radius(p.cls), t0))
+            order.append(i)
+        if not walkers:
+            return
+        data.walker_of[key] = order
+        doors = self.b.doors_on(f)
+        est = H.hydraulic_time(len(walkers), [d.width_m for d in doors if set(d.between) & set(targets)] or [1.0],
+                               max((self.router.distance(f, w.position, targets[w.target]) for w in walkers), default=0),
+                               min(w.speed for w in walkers))  # fmt: skip
+        run = FloorRun(geom, [self.b.shrunk(t) for t in targets], walkers, [d.line for d in doors], dt=self.sc.dt,
+                       record_frames=self.record,
+                       max_time_s=self.sc.max_time_s or H.guard_time(est, max(w.start_s for w in walkers)))  # fmt: skip
+        comps = [data.people[i].comp for i in order]
+        tracked = self.ten is not None or self.closed or any(comps)
+        hooks = FloorHooks(self.b, f, self.router, self.ten, self.closed, targets, comps) if tracked else None
+        if hooks:
+            self._hooks.append(hooks)
+        out = simulate(run, hooks)
+        data.outcomes[key] = out
+        data.door_ids[key] = [d.id for d in doors]
+        for w, i in enumerate(order):
+            p = data.people[i]
             if hooks:
-                self._hooks.append(hooks)
-            out = simulate(run, hooks)
-            data.outcomes[f] = out
-            data.door_ids[f] = [d.id for d in doors]
-            for w, i in enumerate(order):
-                p = data.people[i]
-                if hooks:
-                    p.fed += float(hooks.fed[w])
-                    p.heat += float(hooks.heat[w])
-                    if math.isnan(p.left_comp_s) and hooks.seen_in_comp[w] > 0:
-                        p.left_comp_s = float(hooks.seen_in_comp[w]) + hooks.interval_s
-                if math.isnan(p.left_comp_s) and not math.isnan(out.exit_time[w]):
-                    p.left_comp_s = float(out.exit_time[w])  # no tracking: leaving the floor bounds it
-                if math.isnan(out.exit_time[w]):
-                    p.mode, p.note = "stranded", f"engine: {out.status}"
+                p.fed += float(hooks.fed[w])
+                p.heat += float(hooks.heat[w])
+                if math.isnan(p.left_comp_s) and hooks.seen_in_comp[w] > 0:
+                    p.left_comp_s = float(hooks.seen_in_comp[w]) + hooks.interval_s
+            if math.isnan(p.left_comp_s) and not math.isnan(out.exit_time[w]):
+                p.left_comp_s = float(out.exit_time[w])  # no tracking: leaving the floor bounds it
+            if math.isnan(out.exit_time[w]):
+                p.mode, p.note = "stranded", f"engine: {out.status}"
+                continue
+            tgt = targets[out.target_reached[w]]
+            below = self._below(f, tgt) if self._is_stair_down(f, tgt) else None
+            if below is not None:
+                v = stair_speed(p.cls)
+                if v is None:
+                    p.mode, p.note = "stranded", "cannot walk down stairs"
                     continue
-                tgt = targets[out.target_reached[w]]
-                if (
-                    tgt in self.b.spaces
-                    and self.b.spaces[tgt].kind == "stair"
-                    and self.sc.strategy == "full"
-                    and not self.b.exits_on(f)
-                ):
-                    below = self._below(f, tgt)
-                    if below is not None:
-                        fl, partner = below
-                        v = stair_speed(p.cls) or 0.5
-                        arrivals.setdefault(fl, []).append(
-                            (i, float(out.exit_time[w]) + self.router.stair_metres(tgt, f, fl) / v, partner)
-                        )
-                        p.floor = fl
-                        continue
-                p.safe_s, p.target = float(out.exit_time[w]), tgt
+                fl, partner = below
+                arrivals.setdefault(fl, []).append(
+                    (i, float(out.exit_time[w]) + self.router.stair_metres(tgt, f, fl) / v, partner)
+                )
+                p.floor = fl
+                continue
+            p.safe_s, p.target = float(out.exit_time[w]), tgt
+
+    def _is_stair_down(self, f: str, tgt: str) -> bool:
+        return (tgt in self.b.spaces and self.b.spaces[tgt].kind == "stair" and self.sc.strategy == "full"
+                and not self.b.exits_on(f))  # fmt: skip
 
     def _below(self, floor: str, stair: str) -> tuple[str, str] | None:
         lvl = self.b.floors[floor].level

@@ -221,7 +221,8 @@ def parse(doc: Any, building: Building | None = None) -> tuple[Building, Scenari
         if str(g.get("gas", "CO")) not in GASES:
             raise ScenarioError(f"must be one of {', '.join(GASES)}", "gas_leak.gas")
         sc.leaks = [GasLeak(g["space"], _num(g, "rate_m3_s", "gas_leak.", lo=1e-9), str(g.get("gas", "CO")),
-                            _num(g, "start_s", "gas_leak.", 0.0), _num(g, "duration_s", "gas_leak.", math.inf))]  # fmt: skip
+                            _num(g, "start_s", "gas_leak.", 0.0),
+                math.inf if g.get("duration_s") is None else _num(g, "duration_s", "gas_leak.", lo=1.0))]  # fmt: skip
     for key, known in (
         ("outbreak", {**building.spaces, **building.compartments}),
         ("compartments", building.compartments),

@@ -114,6 +114,7 @@ def read_ifc(data: bytes, *, building: str | None = None) -> Building:
     ifc = _ifc()
     try:
         f = ifc.file.from_string(data.decode("utf-8", errors="replace"))
+        f.by_type("IfcBuilding")  # a file without a schema only fails here
     except Exception as exc:
         raise ValidationError(f"not a readable IFC file ({exc})", field="file") from None
     settings = ifc.geom.settings()
@@ -204,8 +205,7 @@ def _door(b: Building, floor: str, door: Any, fp: Polygon | None) -> None:
     xy = np.asarray(rect.exterior.coords)[:4]
     sides = [(xy[i], xy[(i + 1) % 4]) for i in range(4)]
     long_s = max(sides, key=lambda s: np.hypot(*(s[1] - s[0])))
-    short_s = min(sides, key=lambda s: np.hypot(*(s[1] - s[0])))
-    off = (short_s[1] - short_s[0]) / 2
+    off = xy.mean(axis=0) - (long_s[0] + long_s[1]) / 2  # the long side moved to the centre line
     line = LineString([long_s[0] + off, long_s[1] + off])
     width = float(door.OverallWidth) if getattr(door, "OverallWidth", None) else line.length
     (ax, ay), (bx, by) = line.coords
