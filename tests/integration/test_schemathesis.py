@@ -1,11 +1,15 @@
-"""Schemathesis against the OpenAPI document of a running medtwin, as two identities: a nurse of the
-ICU and a nurse of the medical ward (Web Fuzzing Commons auth file, both ``peers``), with the
-``ignored_auth`` check (operations that declare authentication must refuse requests without it or
-with invalid credentials) and ``object_level_authorization`` (a read one nurse may do, replayed as
-the other nurse, must not return the other ward's patient), plus no 5xx and documented statuses.
+"""Schemathesis against the OpenAPI document of a running medtwin (examples, coverage, fuzzing and
+stateful phases), as a nurse of the ICU, a nurse of the medical ward and an administrator (a Web
+Fuzzing Commons auth file; schemathesis moves on to the next identity when one is refused). Checks:
+no 5xx, statuses and media types as documented, ``ignored_auth`` (an operation that declares
+authentication must refuse the request without credentials and with invalid ones) and
+``object_level_authorization`` with the two nurses as peers (a read one nurse owns, replayed as
+the other, must not return the object).
 
-Bounded: ``MAX_EXAMPLES`` per operation, fixed seed; path parameters naming twins are pinned to real
-patients of each ward so that reads succeed and the replays mean something.
+Schemathesis proves ownership only for objects an identity created or took from a list the other
+identity does not see; medtwin's untyped JSON answers give it few such links, so object-level
+access is covered above all by tests/integration/test_authz_matrix.py (every route x identity x
+patient). Bounded: ``MAX_EXAMPLES`` per operation, fixed seed, about a minute.
 """
 
 from __future__ import annotations
@@ -59,17 +63,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runt
 
 
 def _wfc(rt: Runtime) -> dict[str, Any]:
-    users = [("nurse_icu", "ICU-nurse-1"), ("nurse_med", "MED-nurse-1")]
+    users = [
+        ("nurse_icu", "ICU-nurse-1", "nurse"),
+        ("nurse_med", "MED-nurse-1", "nurse"),
+        ("admin", "st-admin", "admin"),
+    ]
     return {
         "schemaVersion": "1.0",
         "auth": [
             {
                 "name": name,
                 "fixedHeaders": [
-                    {"name": "Authorization", "value": auth_headers(rt, "nurse", user=uid)["Authorization"]}
+                    {"name": "Authorization", "value": auth_headers(rt, role, user=uid)["Authorization"]}
                 ],
             }
-            for name, uid in users
+            for name, uid, role in users
         ],
     }
 
@@ -79,17 +87,14 @@ def test_schemathesis_two_identities(server: tuple[str, Runtime, Path]) -> None:
     wfc = tmp / "wfc.json"
     wfc.write_text(json.dumps(_wfc(rt)))
     cfg = tmp / "schemathesis.toml"
-    cfg.write_text(
-        f'[auth.wfc]\npath = "{wfc}"\npeers = ["nurse_icu", "nurse_med"]\n\n'
-        '[parameters]\ntwin_id = "P001"\npid = "P001"\npatient_id = "P001"\nplace_id = "ICU"\n'
-    )
+    cfg.write_text(f'[auth.wfc]\npath = "{wfc}"\npeers = ["nurse_icu", "nurse_med"]\n\n')
     report = tmp / "st.json"
     cmd = [str(ST), "--config-file", str(cfg), "run", f"{base}/openapi.json", "--checks", CHECKS,
-           "-n", str(MAX_EXAMPLES), "--seed", "7", "--phases", "examples,coverage,fuzzing",
+           "-n", str(MAX_EXAMPLES), "--seed", "7", "--phases", "examples,coverage,fuzzing,stateful",
            "--report", "ndjson", "--report-ndjson-path", str(report),
            # signing out would end the identities' sessions mid-run (logout is tested on its own)
            "--exclude-path", "/api/auth/logout"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp)
     out = proc.stdout + proc.stderr
-    print(out[-6000:])
+    print(out[-20000:])
     assert proc.returncode == 0, out[-6000:]

@@ -103,7 +103,11 @@ def events(
     ]
 
 
-@router.get("/fhir")
+@router.get(
+    "/fhir",
+    responses={200: {"description": "AuditEvent collection Bundle",
+                     "content": {"application/fhir+json": {"schema": {"type": "object"}}}}},
+)  # fmt: skip
 def fhir_events(
     request: Request, patient: Id = None, subject: Id = None, type: Id = None, start: str | None = None,
     end: str | None = None, after: Annotated[int, Query(ge=-1)] = -1, limit: Limit = 100,
