@@ -26,6 +26,7 @@ from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
 from medtwin.api import evacuation as evacuation_api
 from medtwin.api import operations as operations_api
+from medtwin.api import training as training_api
 from medtwin.api import treatment as treatment_api
 from medtwin.api.limits import BodyLimitMiddleware
 from medtwin.api.openapi_security import install_openapi
@@ -106,6 +107,7 @@ def create_app(
         export_api.router,
         homecare_api.router,
         evacuation_api.router,
+        training_api.router,
     ):
         app.include_router(router)
     _static_mount(app)

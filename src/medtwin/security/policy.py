@@ -177,6 +177,20 @@ POLICY: tuple[Rule, ...] = (
                 "buildings/{building_id}/occupants", "presets", "runs", "runs/{run_id}", "runs/{run_id}/replay")),
     R("PUT", "/api/evacuation/buildings/{building_id}", "evac.run"),
     *(R("POST", f"/api/evacuation/{p}", "evac.run") for p in ("buildings/{building_id}/import", "runs", "compare")),
+    # --- training (issue 12): trainees play published, de-identified cases (their own sessions only);
+    # educators build cases from real twins in their care scope (verb "teach": patient.teach, through the
+    # de-identified export), edit them and see cohorts and replays; demo cases: admins
+    *(R(m, f"/api/training/{p}", "training.play", listing=m == "GET" and p in ("cases", "sessions"))
+      for m, p in (("GET", "catalogue"), ("GET", "cases"), ("GET", "cases/{case_id}"), ("POST", "sessions"),
+                   ("GET", "sessions"), ("GET", "sessions/{session_id}"), ("GET", "sessions/{session_id}/report"),
+                   ("GET", "sessions/{session_id}/replay"),
+                   *(("POST", f"sessions/{{session_id}}/{x}") for x in ("reveal", "actions", "orders", "clock", "diagnosis")))),
+    *(R(m, f"/api/training/{p}", "training.build", listing=p == "candidates")
+      for m, p in (("POST", "cases"), ("POST", "cases/import"), ("PUT", "cases/{case_id}"),
+                   ("GET", "cases/{case_id}/export"), ("GET", "candidates"))),
+    R("POST", "/api/training/twins/{twin_id}/case", "training.build", verb="teach", target=TWIN),
+    R("GET", "/api/training/cohort", "training.teach"), R("GET", "/api/training/cases/{case_id}/cohort", "training.teach"),
+    R("POST", "/api/training/demo-cases", "twin.admin"),
     # --- audit log (tree heads, proofs, events: admins) and de-identified export (researchers)
     *(R("GET", f"/api/audit/{p}", "audit.read")
       for p in ("sth", "sths", "proof/inclusion", "proof/consistency", "events", "fhir")),
@@ -208,8 +222,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.NURSE: _CLINICAL_RW,
     Role.PHARMACIST: _READONLY_CLINICAL | {"treatment.simulate"},
     Role.RADIOLOGIST: _READONLY_CLINICAL | {"imaging.write"},
-    Role.TRAINEE: frozenset({"place.read"}),  # until training cases exist: no identified patient data
-    Role.EDUCATOR: frozenset({"place.read", "staff.read"}),
+    Role.TRAINEE: frozenset({"place.read", "training.play"}),  # de-identified training cases only
+    Role.EDUCATOR: frozenset({"place.read", "staff.read", "training.play", "training.build", "training.teach",
+                              "patient.teach"}),  # builds cases from twins in scope, never reads them directly
     Role.OPERATIONS: _HOSPITAL | {"flow.read", "flow.run", "evac.read", "evac.run"},  # hospital level: places and occupancy (pseudonymised), no clinical detail
     Role.SAFETY_OFFICER: _HOSPITAL | {"evac.read", "evac.run"},
     Role.RESEARCHER: frozenset({"export.deid"}),  # de-identified exports only (the export endpoints)
@@ -222,7 +237,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
 SCOPES: dict[Role, str] = {
     Role.ADMIN: "all",
     Role.PHYSICIAN: "care", Role.SURGEON: "care", Role.NURSE: "care",
-    Role.PHARMACIST: "care", Role.RADIOLOGIST: "care",
+    Role.PHARMACIST: "care", Role.RADIOLOGIST: "care", Role.EDUCATOR: "care",
     Role.PATIENT: "self", Role.CAREGIVER: "self",
     Role.DEVICE: "device",
 }  # fmt: skip

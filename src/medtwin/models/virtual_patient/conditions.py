@@ -60,7 +60,7 @@ CONDITIONS: dict[str, Condition] = {
             ("dallaman2007", "mitrakou1991", "ada2024", "jbds_hypo"),
             notes="Adult with type 1 diabetes (UVA/Padova open cohort) after an insulin overdose "
             "without food; the presentation glucose sets the dose.",
-            params={"patient": "adult#001", "insulin_units": 25.0, "onset_min": 150.0},
+            params={"patient": "adult#001", "onset_min": 150.0},  # insulin 15 + 15 x severity U unless given
         ),
         Condition(
             "opioid_overdose", "Opioid overdose", "T40.4", "Poisoning by other synthetic narcotics",

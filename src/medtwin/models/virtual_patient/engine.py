@@ -117,7 +117,7 @@ class VirtualPatient:
             self.bleed_rate = (0.08 + 0.42 * sev) * self.circ.bv0 / 120.0  # devices.scenarios course
         elif self.cond == "hypoglycaemia":
             self.glyc = Glycaemia(str(p.get("patient", "adult#001")))
-            self.glyc.step_minute(float(p.get("insulin_units", 25.0)))
+            self.glyc.step_minute(float(p.get("insulin_units", 15.0 + 15.0 * sev)))
             for _ in range(int(p.get("onset_min", 150.0)) - 1):
                 self.glyc.step_minute()
         elif self.cond == "opioid_overdose":

@@ -24,7 +24,6 @@ DANGER: tuple[tuple[str, str, str, float, str], ...] = (
     ("sbp<=90", "sbp", "<=", 90.0, "rcp_news2"),
     ("glucose<54", "glucose", "<", 54.0, "ada2024"),
 )
-ORDER = {"low": 0, "low-medium": 1, "medium": 2, "high": 3}
 
 
 def _hit(row: dict[str, Any], key: str, op: str, thr: float) -> bool:
@@ -73,8 +72,14 @@ def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, A
     }
 
 
+def badness(s: dict[str, Any]) -> float:
+    """Final NEWS2 + minutes in danger ranges / 15 (a summary for comparing courses: lower is better)."""
+    return float(s["end"].get("news2") or 0) + sum(s["danger_minutes"].values()) / 15.0
+
+
 def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-    """How the trainee's course compares with a reference course (both from :func:`summarise`)."""
+    """How the trainee's course compares with a reference course (both from :func:`summarise`):
+    "better than" / "worse than" when their :func:`badness` differs by more than half a point."""
     d_news = None
     if trainee["end"].get("news2") is not None and reference["end"].get("news2") is not None:
         d_news = int(trainee["end"]["news2"]) - int(reference["end"]["news2"])
@@ -82,13 +87,14 @@ def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any
         k: round(trainee["danger_minutes"].get(k, 0.0) - reference["danger_minutes"].get(k, 0.0), 1)
         for k in trainee["danger_minutes"]
     }
-    tb, rb = ORDER.get(trainee.get("end_band", ""), 9), ORDER.get(reference.get("end_band", ""), 9)
-    verdict = "as good as" if tb == rb else ("better than" if tb < rb else "worse than")
+    bt, br = badness(trainee), badness(reference)
+    verdict = "as good as" if abs(bt - br) <= 0.5 else ("better than" if bt < br else "worse than")
     return {
         "reference": reference.get("label", ""),
         "news2_difference": d_news,
         "danger_minutes_difference": danger_diff,
         "verdict": verdict,
+        "badness": {"trainee": round(bt, 2), "reference": round(br, 2)},
         "text": f"End state {verdict} the {reference.get('label', 'reference')} "
         f"(NEWS2 {trainee['end'].get('news2')} vs {reference['end'].get('news2')}).",
     }
