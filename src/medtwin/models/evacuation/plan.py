@@ -73,6 +73,21 @@ class RunData:
     walker_of: dict[str, list[int]] = field(default_factory=dict)  # floor -> person idx per walker
 
 
+class _Taken:
+    """Points already given to people on a floor, hashed in 1 m cells for quick spacing checks."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[int, int], list[tuple[float, float]]] = {}
+
+    def add(self, xy: tuple[float, float]) -> None:
+        self.cells.setdefault((int(xy[0] // 1), int(xy[1] // 1)), []).append(xy)
+
+    def free(self, xy: tuple[float, float], gap: float) -> bool:
+        i, j = int(xy[0] // 1), int(xy[1] // 1)
+        return all(math.hypot(xy[0] - a, xy[1] - b) > gap
+                   for di in (-1, 0, 1) for dj in (-1, 0, 1) for a, b in self.cells.get((i + di, j + dj), ()))  # fmt: skip
+
+
 class Run(AssistMixin):
     def __init__(self, b: Building, sc: Scenario, *, record_frames: bool = True) -> None:
         self.b, self.sc = b, sc
@@ -125,50 +140,52 @@ class Run(AssistMixin):
             self.router.shaft_partner(s.id, f) for f in self.b.floors if self.b.floors[f].level < self.b.floors[floor].level)]  # fmt: skip
 
     def place(self, people: list[Any]) -> list[Person]:
-        taken: dict[str, list[tuple[float, float]]] = {}
+        taken: dict[str, _Taken] = {}
         out = []
         for i, o in enumerate(people):
+            here = taken.setdefault(o.floor, _Taken())
             if o.position is not None:
                 xy = o.position
             elif o.bed:
                 p = self.b.beds[o.bed].point
                 xy = (p.x, p.y)
             else:
-                xy = self._free_point(o.space, taken.get(o.floor, []))
-            xy = self._walkable_point(o.floor, xy, taken.get(o.floor, []))
-            taken.setdefault(o.floor, []).append(xy)
+                xy = self._free_point(o.space, here)
+            xy = self._walkable_point(o.floor, xy, here)
+            here.add(xy)
             sp = o.space or (s.id if (s := self.b.space_at(o.floor, *xy)) else "")
             out.append(Person(i, o.key, o.cls, o.role, o.floor, xy, sp, self.b.compartment_of(sp)))
-            out[-1].speed = o.speed if o.speed is not None else (
-                draw_speed(o.cls, self.rng, o.age) if o.cls not in ASSIST or o.cls in (Mobility.WALKING_AID, Mobility.WHEELCHAIR) else 0.0)  # fmt: skip
+            walks = o.cls not in ASSIST or o.cls in (Mobility.WALKING_AID, Mobility.WHEELCHAIR)
+            out[-1].speed = (
+                o.speed if o.speed is not None else (draw_speed(o.cls, self.rng, o.age) if walks else 0.0)
+            )
         return out
 
-    def _free_point(self, space: str, taken: list[tuple[float, float]]) -> tuple[float, float]:
+    def _free_point(self, space: str, taken: _Taken | None = None) -> tuple[float, float]:
+        taken = taken or _Taken()
         poly = self.b.shrunk(space).buffer(-0.3)
         if poly.is_empty:
             poly = self.b.shrunk(space)
         x0, y0, x1, y1 = poly.bounds
         for _ in range(400):
             x, y = float(self.rng.uniform(x0, x1)), float(self.rng.uniform(y0, y1))
-            if poly.contains(Point(x, y)) and all(math.hypot(x - a, y - b) > 0.6 for a, b in taken):
+            if poly.contains(Point(x, y)) and taken.free((x, y), 0.6):
                 return (x, y)
         raise ScenarioError(f"no free place left in {space}", "agents")
 
-    def _walkable_point(
-        self, floor: str, xy: tuple[float, float], taken: list[tuple[float, float]]
-    ) -> tuple[float, float]:
+    def _walkable_point(self, floor: str, xy: tuple[float, float], taken: _Taken) -> tuple[float, float]:
         area = self._inner(floor)
         p = Point(xy)
         if not area.contains(p):
             q = shapely.ops.nearest_points(area, p)[0]
             xy = (q.x, q.y)
-        if all(math.hypot(xy[0] - a, xy[1] - b) > 0.45 for a, b in taken):
+        if taken.free(xy, 0.45):
             return xy
         for r in np.arange(0.5, 3.01, 0.25):  # a free spot nearby (two people given one place)
             for ang in np.linspace(0, 2 * np.pi, 12, endpoint=False):
-                c = (xy[0] + r * np.cos(ang), xy[1] + r * np.sin(ang))
-                if area.contains(Point(c)) and all(math.hypot(c[0] - a, c[1] - b) > 0.45 for a, b in taken):
-                    return (float(c[0]), float(c[1]))
+                c = (float(xy[0] + r * np.cos(ang)), float(xy[1] + r * np.sin(ang)))
+                if area.contains(Point(c)) and taken.free(c, 0.45):
+                    return c
         raise ScenarioError(f"no free place near {xy} on floor {floor}", "agents")
 
     def _inner(self, floor: str) -> Any:
@@ -245,13 +262,13 @@ class Run(AssistMixin):
         blocked0 = self.closed | (self.ten.untenable_at(0.0) if self.ten else frozenset())
         for i, t0, stair in members:
             p = data.people[i]
-            xy = p.xy if stair is None else self._free_point(stair, [])
-            r = self.router.route(f, xy, tlists[i], blocked0 - {p.space}) if tlists[i] else None
-            r = r or (self.router.route(f, xy, tlists[i]) if tlists[i] else None)
+            xy = p.xy if stair is None else self._free_point(stair)
+            r = self.router.nearest(f, xy, tlists[i], blocked0 - {p.space}) if tlists[i] else None
+            r = r or (self.router.nearest(f, xy, tlists[i]) if tlists[i] else None)
             if r is None:
                 p.mode, p.note = "stranded", "no exit, stair or refuge reachable on this floor"
                 continue
-            walkers.append(Walker(xy, p.speed, targets.index(r.target), radius(p.cls), t0))
+            walkers.append(Walker(xy, p.speed, targets.index(r[0]), radius(p.cls), t0))
             order.append(i)
         if not walkers:
             return

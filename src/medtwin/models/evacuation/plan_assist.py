@@ -135,7 +135,7 @@ class AssistMixin:
             p = by_key[h.key]
             p.fed, p.heat = p.fed + h.fed, p.heat + h.heat
             if h.moves:
-                p.safe_s, p.target = h.free_s, "with patients"
+                p.safe_s, p.target = h.free_s, "with their last patient"
             else:
                 r = self.router.route(p.floor, p.xy, self.targets(p.floor, p.comp, risk), self.closed)
                 p.safe_s = ready + (r.metres / max(p.speed, 0.05) if r else math.nan)

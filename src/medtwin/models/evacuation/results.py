@@ -5,7 +5,9 @@ staff workload, heat map, and the replay (frames and staff-assisted moves).
   (exit, refuge compartment or, for staff, the end of their last move); ``None`` when anybody could
   not (engine stopped, stuck, stranded): a wrong time is worse than none.
 * **ASET** (available safe escape time) of a compartment is the first time one of its spaces turns
-  untenable (:mod:`medtwin.models.hazards.tenability`); margin = ASET - clearance time.
+  untenable (:mod:`medtwin.models.hazards.tenability`), the room of origin of a fire or leak apart
+  (it turns untenable within a minute or two of any fire; it is reported on its own, as
+  ``origin_untenable_s``, and its occupants are judged by their dose); margin = ASET - clearance.
 * Door flows: crossings per door; peak flow over a 10 s window, and as specific flow per metre of
   clear width next to the SFPE maximum of 1.3 p/(s m) of *effective* width (:mod:`.hydraulic`).
 * People at risk: FED above 0.3 (ISO 13571), or a heat dose above 0.3, or not safe before their
@@ -44,9 +46,10 @@ def report(d: RunData) -> dict[str, Any]:
     rset = None if failed or bad_engine else max((p.safe_s for p in movers), default=0.0)
     aset_c: dict[str, float] = {}
     why_c: dict[str, str] = {}
+    origin = ({sc.fire.space} if sc.fire else set()) | {g.space for g in sc.leaks}
     if ten is not None:
         for s in b.spaces.values():
-            if s.compartment:
+            if s.compartment and s.id not in origin:  # the room of origin is reported on its own
                 t = ten.untenable_s.get(s.id, math.inf)
                 if t < aset_c.get(s.compartment, math.inf):
                     aset_c[s.compartment], why_c[s.compartment] = t, f"{s.id}: {ten.reason[s.id]}"
@@ -141,6 +144,7 @@ def report(d: RunData) -> dict[str, Any]:
         "assumptions": _assumptions(d),
     }  # fmt: skip
     if ten is not None:
+        out["origin_untenable_s"] = {z: _r(ten.untenable_s.get(z, math.inf)) for z in sorted(origin)}
         out["hazard"] = {
             "untenable_s": {z: _r(t) for z, t in ten.untenable_s.items()},
             "reason": {z: r for z, r in ten.reason.items() if r},

@@ -84,6 +84,18 @@ class Router:
         cx, cy = g.centre(cells)
         return int(cells[np.argmin(np.hypot(cx - xy[0], cy - xy[1]))])
 
+    def nearest(
+        self, floor: str, xy: tuple[float, float], targets: list[str], blocked: Blocked = frozenset()
+    ) -> tuple[str, float] | None:
+        """The nearest reachable target and its walking distance (no path: cheap)."""
+        start = self._cell(self.grid(floor), xy)
+        best: tuple[str, float] | None = None
+        for t in targets:
+            d = float(self.field(floor, (t,), blocked)[0][start])
+            if np.isfinite(d) and (best is None or d < best[1]):
+                best = (t, d)
+        return best
+
     def route(
         self, floor: str, xy: tuple[float, float], targets: list[str], blocked: Blocked = frozenset()
     ) -> Route | None:
