@@ -238,6 +238,7 @@ def _register_subapps() -> None:
     from medtwin.cli.ops import ops_commands
     from medtwin.cli.score import score_app
     from medtwin.cli.security_cmd import security_commands
+    from medtwin.cli.training import training_app
     from medtwin.cli.treatment import pk_app, treat_app
 
     app.add_typer(score_app, name="score")
@@ -250,6 +251,7 @@ def _register_subapps() -> None:
     app.add_typer(imaging_app, name="imaging")
     app.add_typer(pk_app, name="pk")
     app.add_typer(treat_app, name="treat")
+    app.add_typer(training_app, name="training")
     ops_commands(app)
     security_commands(app)  # audit ..., keys ...
     homecare_commands(app)  # triage, homecare ...

@@ -57,7 +57,7 @@ CONDITIONS: dict[str, Condition] = {
         Condition(
             "hypoglycaemia", "Insulin-induced hypoglycaemia", "E16.0",
             "Drug-induced hypoglycaemia without coma", "endocrinology", 2.5,
-            ("dallaman2007", "mitrakou1991", "ada2024", "jbds_hypo"),
+            ("dallaman2007", "mitrakou1991", "ada2024", "jbds_hypo"), default_severity=0.8,
             notes="Adult with type 1 diabetes (UVA/Padova open cohort) after an insulin overdose "
             "without food; the presentation glucose sets the dose.",
             params={"patient": "adult#001", "onset_min": 150.0},  # insulin 15 + 15 x severity U unless given

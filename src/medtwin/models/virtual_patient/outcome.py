@@ -51,7 +51,8 @@ def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, A
     if any(float(r.get("t", 0)) >= t_end - 15 for r in confused):
         recent = True
     end = {
-        k: rows[-1].get(k) for k in ("hr", "sbp", "map", "rr", "spo2", "temp", "acvpu", "glucose", "news2")
+        k: rows[-1].get(k)
+        for k in ("hr", "sbp", "map", "rr", "spo2", "temp", "acvpu", "glucose", "news2", "news2_physiology")
     }
     band = str(rows[-1].get("news2_band", ""))
     first = rows[0]
@@ -73,8 +74,11 @@ def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, A
 
 
 def badness(s: dict[str, Any]) -> float:
-    """Final NEWS2 + minutes in danger ranges / 15 (a summary for comparing courses: lower is better)."""
-    return float(s["end"].get("news2") or 0) + sum(s["danger_minutes"].values()) / 15.0
+    """Final NEWS2 (without its air-or-oxygen point, which marks the therapy given, not the patient's
+    state) + minutes in danger ranges / 15: a summary for comparing courses (lower is better)."""
+    end = s["end"]
+    news = end.get("news2_physiology") if end.get("news2_physiology") is not None else end.get("news2")
+    return float(news or 0) + sum(s["danger_minutes"].values()) / 15.0
 
 
 def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:

@@ -162,8 +162,16 @@ def observe(vp: VirtualPatient) -> dict[str, Any]:
         rr=true["rr"], spo2=true["spo2"], on_oxygen=vp.fio2 > 0.21, sbp=true["sbp"], hr=true["hr"],
         consciousness=true["acvpu"], temp=true["temp"],
     )  # fmt: skip
+    physio = score_news2(
+        rr=true["rr"],
+        spo2=true["spo2"],
+        sbp=true["sbp"],
+        hr=true["hr"],
+        consciousness=true["acvpu"],
+        temp=true["temp"],
+    ).score  # without the "air or oxygen" point: compares courses by physiology, not by therapy given
     return {
-        "t": round(vp.t, 2), **true, "news2": n.score, "news2_band": n.band.value if hasattr(n.band, "value") else str(n.band),
+        "t": round(vp.t, 2), **true, "news2": n.score, "news2_physiology": physio, "news2_band": n.band.value if hasattr(n.band, "value") else str(n.band),
         "shown": {**shown_r, "map": round(shown_r["dbp"] + (shown_r["sbp"] - shown_r["dbp"]) / 3)},
         "state": {
             "blood_deficit": round(c.deficit, 3), "bled_ml": round(c.bled), "crystalloid_ml": round(c.crystalloid_ml),
