@@ -258,7 +258,7 @@ class Run(AssistMixin):
             for i, _t, _s in members
         }
         targets = sorted({t for ts in tlists.values() for t in ts})
-        walkers, order = [], []
+        walkers, order, dists = [], [], []
         blocked0 = self.closed | (self.ten.untenable_at(0.0) if self.ten else frozenset())
         for i, t0, stair in members:
             p = data.people[i]
@@ -270,13 +270,13 @@ class Run(AssistMixin):
                 continue
             walkers.append(Walker(xy, p.speed, targets.index(r[0]), radius(p.cls), t0))
             order.append(i)
+            dists.append(r[1])
         if not walkers:
             return
         data.walker_of[key] = order
         doors = self.b.doors_on(f)
-        est = H.hydraulic_time(len(walkers), [d.width_m for d in doors if set(d.between) & set(targets)] or [1.0],
-                               max((self.router.distance(f, w.position, targets[w.target]) for w in walkers), default=0),
-                               min(w.speed for w in walkers))  # fmt: skip
+        widths = [d.width_m for d in doors if set(d.between) & set(targets)] or [1.0]
+        est = H.hydraulic_time(len(walkers), widths, max(dists), min(w.speed for w in walkers))
         run = FloorRun(geom, [self.b.shrunk(t) for t in targets], walkers, [d.line for d in doors], dt=self.sc.dt,
                        record_frames=self.record,
                        max_time_s=self.sc.max_time_s or H.guard_time(est, max(w.start_s for w in walkers)))  # fmt: skip

@@ -43,12 +43,15 @@ class Route:
 
 
 class Router:
-    def __init__(self, b: Building, *, cell: float = 0.2, open_plan: bool = False) -> None:
+    def __init__(self, b: Building, *, cell: float | None = None, open_plan: bool = False) -> None:
         self.b = b
-        self.cell = cell
+        # walls thinner than a cell cannot leak (edges join one space or a door) but open plans have
+        # none at all: a coarser grid there
+        self.cell = cell or (0.4 if open_plan else 0.2)
         self.open_plan = open_plan
         self._grids: dict[str, FloorGrid] = {}
         self._fields: dict[tuple[str, tuple[str, ...], Blocked], tuple[np.ndarray, np.ndarray]] = {}
+        self._nearest: dict[tuple[str, tuple[str, ...], Blocked], tuple[np.ndarray, np.ndarray]] = {}
 
     def grid(self, floor: str) -> FloorGrid:
         if floor not in self._grids:
@@ -87,14 +90,18 @@ class Router:
     def nearest(
         self, floor: str, xy: tuple[float, float], targets: list[str], blocked: Blocked = frozenset()
     ) -> tuple[str, float] | None:
-        """The nearest reachable target and its walking distance (no path: cheap)."""
-        start = self._cell(self.grid(floor), xy)
-        best: tuple[str, float] | None = None
-        for t in targets:
-            d = float(self.field(floor, (t,), blocked)[0][start])
-            if np.isfinite(d) and (best is None or d < best[1]):
-                best = (t, d)
-        return best
+        """The nearest reachable target and its walking distance (one multi-source Dijkstra per
+        set of targets, cached; no path: cheap)."""
+        g = self.grid(floor)
+        key = (floor, ("@nearest", *sorted(targets)), blocked)
+        if key not in self._nearest:
+            dist, _pred, origin = g.distance_field(sorted(targets), blocked)
+            self._nearest[key] = (dist, origin)
+        dist, origin = self._nearest[key]
+        c = self._cell(g, xy)
+        if not np.isfinite(dist[c]):
+            return None
+        return g.names[int(g.label.ravel()[origin[c]])], float(dist[c])
 
     def route(
         self, floor: str, xy: tuple[float, float], targets: list[str], blocked: Blocked = frozenset()
