@@ -138,3 +138,10 @@ def test_rooms_hold_environment_readings_only(client: TestClient) -> None:
     assert [(x["index"], x["field"]) for x in r["rejected"]] == [(1, "code"), (2, "patient")]
     state = client.get("/api/twins/ICU-R01/state").json()["latest"]
     assert list(state) == ["60832-3"]
+
+
+def test_a_device_writes_only_about_the_twin_it_monitors(client: TestClient) -> None:
+    r = client.post("/api/ingest", json={"device": "MON-001", "patient": "P002", "seq": 9,
+                                         "readings": [_reading("hr", 80)]})
+    assert r.status_code == 422
+    assert r.json()["rejected"][0]["field"] == "patient" and "monitors 'P001'" in r.json()["rejected"][0]["reason"]

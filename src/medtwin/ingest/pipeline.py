@@ -137,6 +137,13 @@ class Ingestor:
 
     def _resolve_subject(self, batch: ReadingBatch) -> tuple[str | None, dict[str, Any] | None]:
         subject = batch.subject
+        if subject and batch.device:
+            # A device linked to a twin writes about that twin only: a monitor cannot chart for the
+            # patient in the next bed. (Devices without a link, e.g. a relayed home device, may name one.)
+            linked = self.patient_of_device(batch.device)
+            if linked is not None and linked != subject:
+                return None, reject(None, "patient",
+                                    f"device {batch.device!r} monitors {linked!r}, not {str(subject)[:40]!r}")
         if not subject and batch.device:
             subject = self.patient_of_device(batch.device)
             if subject is None:
