@@ -239,7 +239,10 @@ def _pg_columns(cur: Any, table: str) -> list[str]:
 
 
 def pg_snapshot(cur: Any) -> tuple[dict[str, int], str, int]:
-    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+    cur.execute(  # partitions are counted in their parent (observations__202611 -> observations)
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+        "'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname"
+    )
     names = [r[0] for r in cur.fetchall()]
     tables = {}
     for t in names:
@@ -308,6 +311,7 @@ def archive_snapshot(lines: Iterable[str]) -> tuple[dict[str, int], str]:
         if current is None:
             if line.startswith("COPY ") and line.endswith("FROM stdin;"):
                 name = line[5:].split(" ", 1)[0].split(".")[-1].strip('"')
+                name = name.split("__", 1)[0]  # a partition counts in its parent
                 current = name
                 tables.setdefault(name, 0)
             continue
@@ -394,9 +398,12 @@ def restore_postgresql(src: Path, url: str, *, force: bool = False) -> Manifest:
         dsn,
         str(src),
     ]
-    if n:
-        cmd[1:1] = ["--clean", "--if-exists"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    if n:  # replace: drop and restore in one transaction (pg_restore --clean fails on partitions)
+        from medtwin.store.pg_restore import replace_database
+
+        res = replace_database(pg_tool("pg_restore"), pg_tool("psql"), src, dsn)
+    else:
+        res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise BackupError(f"pg_restore failed: {res.stderr.strip()[:500]}")
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:

@@ -39,6 +39,7 @@ from medtwin.core.clock import from_us, to_us
 from medtwin.core.errors import ConflictError, NotFoundError, ValidationError
 from medtwin.core.model import Method, Observation, ObsStatus
 from medtwin.security.codec import unseal_opt
+from medtwin.store import pg_write
 from medtwin.store.sealing import SEALED_CODES
 from medtwin.store.sql import OBS_COLUMNS, OBS_SELECT, SqlStore, row_to_obs
 
@@ -185,13 +186,17 @@ def _correct(
                 ),
             }
             cols = [x.strip() for x in OBS_COLUMNS.split(",")]
-            new_id = c.execute(
-                text(
-                    f"INSERT INTO observations ({OBS_COLUMNS}) VALUES ({', '.join(':' + x for x in cols)}) "
-                    "ON CONFLICT (source, source_id) DO NOTHING RETURNING id"
-                ),
-                params,
-            ).scalar()
+            new_id = (
+                pg_write.insert_one(c, params)  # PostgreSQL: through the key table (pg_schema)
+                if store.partitioned
+                else c.execute(
+                    text(
+                        f"INSERT INTO observations ({OBS_COLUMNS}) VALUES ({', '.join(':' + x for x in cols)}) "
+                        "ON CONFLICT (source, source_id) DO NOTHING RETURNING id"
+                    ),
+                    params,
+                ).scalar()
+            )
             if new_id is None:
                 raise ConflictError(f"a correction of observation {obs_id} already exists", field="obs_id")
             new.id = int(new_id)
@@ -211,6 +216,8 @@ def _correct(
             },
         ).scalar_one()
         recompute_latest(c, orig.twin_id, orig.code)
+        if store.partitioned:  # rollups of the bucket, change feed
+            pg_write.after_correction(c, store, [orig] if new is None else [orig, new])
     corr = Correction(
         int(cid), obs_id, action, None if new is None else new.id, by, reason, orig.status.value, now
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from medtwin.core.errors import StoreError
+from medtwin.store.pg_schema import POSTGRESQL_V13
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "home care: enrolments, triage decisions, remote-care worklist", *_V10),
     Migration(11, "evacuation: building geometry and evacuation runs", *_V11),
     Migration(12, "training: de-identified cases, sessions, time-stamped actions, scores", *_V12),
+    # PostgreSQL only (SQLite keeps the plain table): monthly partitions, global key table,
+    # rollups, change feed (medtwin.store.pg_schema, issue 13)
+    Migration(
+        13, "PostgreSQL: partitioned observations, key table, rollups, change feed", (), POSTGRESQL_V13
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

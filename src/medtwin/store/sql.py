@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,7 +39,7 @@ from medtwin.core.model import (
 )
 from medtwin.security import crypto
 from medtwin.security.codec import FieldCodec, unseal_opt
-from medtwin.store import migrations, sealing
+from medtwin.store import migrations, pg_history, pg_write, sealing
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -182,8 +185,18 @@ class SqlStore:
             self.path = None
             self.engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         self.ph = "?" if self.dialect == "sqlite" else "%s"
+        # PostgreSQL (migration 13): partitioned history, key table, rollups, change feed (pg_schema)
+        self.partitioned = False
+        self.feed_on = False
+        self._feed_checked = 0.0
+        self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         if migrate:
             self.migrate()
+        if self.dialect == "postgresql":
+            with self.engine.connect() as c:
+                self.partitioned = (
+                    c.execute(text("SELECT to_regclass('observation_keys')")).scalar() is not None
+                )
         self.codec.attach(self)
         if migrate:
             sealing.encrypt_existing(self)
@@ -431,6 +444,8 @@ class SqlStore:
                 if observations:
                     result.accepted, result.duplicates = self._pg_insert_obs(cur, observations)
                     self._upsert_latest(cur, result.accepted)
+                    if self.partitioned and self._feed_enabled(cur):
+                        pg_write.record_feed(cur, self.writer_id, self._now_us(), result.accepted)
                 if medications:
                     result.medications, result.medication_duplicates = self._insert_meds(cur, medications)
         return result
@@ -458,7 +473,26 @@ class SqlStore:
                 accepted.append(_set_id(o, ids[k]))
         return accepted, len(obs) - len(accepted)
 
+    def _feed_enabled(self, cur: Any) -> bool:
+        """Whether to write the change feed (``store_settings.feed``, set by cluster shard owners);
+        re-read every 10 s, so writers notice a cluster being switched on."""
+        now = time.monotonic()
+        if now - self._feed_checked > 10.0:
+            cur.execute("SELECT value FROM store_settings WHERE name = 'feed'")
+            row = cur.fetchone()
+            self.feed_on, self._feed_checked = bool(row and row[0] == "on"), now
+        return self.feed_on
+
     def _pg_insert_obs(self, cur: Any, obs: Sequence[Observation]) -> tuple[list[Observation], int]:
+        if self.partitioned:
+            ids = pg_write.insert_batch(cur, _obs_rows(obs, self.codec))
+            accepted, seen = [], set()
+            for o in obs:
+                k = o.key
+                if k in ids and k not in seen:
+                    seen.add(k)
+                    accepted.append(_set_id(o, ids[k]))
+            return accepted, len(obs) - len(accepted)
         cur.executemany(
             f"INSERT INTO observations ({OBS_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (source, source_id) DO NOTHING RETURNING id, source, source_id",
@@ -508,7 +542,7 @@ class SqlStore:
                     else self.codec.seal_opt(o.value_text, "observations", "value_text", o.twin_id),
                     o.unit,
                 )
-                for o in newest.values()
+                for _k, o in sorted(newest.items())  # one lock order for concurrent writers
             ],
         )
 
@@ -601,7 +635,7 @@ class SqlStore:
             rows = c.execute(
                 text(
                     f"SELECT {', '.join('o.' + x.strip() for x in OBS_SELECT.split(','))} FROM latest l "
-                    "JOIN observations o ON o.id = l.obs_id WHERE l.twin_id = :t"
+                    "JOIN observations o ON o.id = l.obs_id AND o.t_us = l.t_us WHERE l.twin_id = :t"
                 ),
                 {"t": twin_id},
             ).all()
@@ -620,7 +654,7 @@ class SqlStore:
             rows = c.execute(
                 text(
                     f"SELECT {', '.join('o.' + x.strip() for x in OBS_SELECT.split(','))} FROM latest l "
-                    "JOIN observations o ON o.id = l.obs_id WHERE l.twin_id IN :ids"
+                    "JOIN observations o ON o.id = l.obs_id AND o.t_us = l.t_us WHERE l.twin_id IN :ids"
                 ).bindparams(sa.bindparam("ids", expanding=True)),
                 {"ids": ids},
             ).all()
@@ -669,11 +703,15 @@ class SqlStore:
 
     def find_observation(self, source: str, source_id: str) -> Observation | None:
         """The stored observation with this idempotency key, if any."""
+        q = f"SELECT {OBS_SELECT} FROM observations WHERE source = :s AND source_id = :i"
+        if self.partitioned:  # through the key table: one partition, by primary key
+            cols = ", ".join("o." + x.strip() for x in OBS_SELECT.split(","))
+            q = (
+                f"SELECT {cols} FROM observation_keys k JOIN observations o ON o.id = k.obs_id "
+                "AND o.t_us = k.t_us WHERE k.source = :s AND k.source_id = :i"
+            )
         with self.engine.connect() as c:
-            r = c.execute(
-                text(f"SELECT {OBS_SELECT} FROM observations WHERE source = :s AND source_id = :i"),
-                {"s": source, "i": source_id},
-            ).first()
+            r = c.execute(text(q), {"s": source, "i": source_id}).first()
         return row_to_obs(r) if r is not None else None
 
     def buckets(
@@ -683,6 +721,8 @@ class SqlStore:
         if bucket_s <= 0:
             raise ValidationError("bucket must be positive", field="bucket")
         b = int(bucket_s * 1_000_000)
+        if self.partitioned:  # rollups for whole hours/minutes of long ranges
+            return pg_history.buckets(self, twin_id, code, start, end, b)
         q = (
             "SELECT (t_us / :b) * :b AS bucket, count(*), min(value), max(value), avg(value) FROM observations "
             "WHERE twin_id = :t AND code = :c AND t_us >= :s AND t_us < :e AND status <> 'entered-in-error' "
@@ -740,6 +780,8 @@ class SqlStore:
     def purge(self, before: datetime, codes: Iterable[str] | None = None) -> int:
         """Delete observations older than ``before`` (optionally only some codes); returns rows deleted.
         The latest-state row of a series is kept even when it is older (the twin keeps its state)."""
+        if self.partitioned:  # whole monthly partitions are dropped
+            return pg_history.purge(self, before, None if codes is None else list(codes))
         params: dict[str, Any] = {"b": to_us(before)}
         q = "DELETE FROM observations WHERE t_us < :b AND id NOT IN (SELECT obs_id FROM latest)"
         stmt = text(q)
