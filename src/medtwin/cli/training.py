@@ -283,7 +283,7 @@ def cohort(case_id: Annotated[str | None, typer.Argument()] = None, db: Db = Non
 @training_app.command("simulate")
 def simulate(
     condition: Annotated[str, typer.Option()],
-    severity: Annotated[float, typer.Option()] = 0.6,
+    severity: Annotated[float | None, typer.Option(help="0-1 (default: the condition's)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     actions: Annotated[str, typer.Option(help='JSON list of {"t", "kind", ...params}.')] = "[]",
     minutes: Annotated[float, typer.Option()] = 60.0,
@@ -297,7 +297,10 @@ def simulate(
     def go() -> list[dict[str, Any]]:
         acts = _json_arg(actions, "actions") or []
         parsed = [parse_action(a, float(a.get("t", 0))) for a in acts]
-        vp = run(PatientSpec(condition, severity, seed), parsed, minutes)
+        from medtwin.models.virtual_patient.conditions import get_condition
+
+        sev = get_condition(condition).default_severity if severity is None else severity
+        vp = run(PatientSpec(condition, sev, seed), parsed, minutes)
         return [{k: v for k, v in h.items() if k != "shown"} for h in vp.history]
 
     rows = _run(go, as_json)

@@ -191,6 +191,10 @@ def prepare_demo(
     from medtwin.demo.users import DEMO_USERS, demo_users
 
     password = demo_users(rt, path.parent)
+    from medtwin.services.training.demo import seed_demo_cases
+    from medtwin.services.training.service import service_for
+
+    seed_demo_cases(service_for(rt.store, rt.clock))  # training cases from the deteriorating patients
     print(  # the operator starting the demo needs these; synthetic data only
         f"\nmedtwin demo: sign in at http://{host}:{port} as {', '.join(u for u, _r, _n in DEMO_USERS)}"
         f" with password {password}  (kept in {path.parent / 'demo-users.txt'})\n",

@@ -3,7 +3,8 @@ start and kept in ``<data_dir>/demo-users.txt`` (mode 0600) so that ``--keep`` r
 
 Accounts (user id = the staff twin, so ward and care team come from the demo hospital):
 ``admin``; ``ICU-nurse-1`` and ``MED-nurse-1`` (their wards); ``ICU-physician-1`` (ICU and its
-care team); ``ops`` (operations: occupancy under pseudonyms, no clinical detail); ``trainee``.
+care team); ``ops`` (operations: occupancy under pseudonyms, no clinical detail); ``trainee``;
+``educator`` (training cases from the records of both wards, de-identified).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ DEMO_USERS = (
     ("GP-1", Role.PHYSICIAN, "Family doctor 1"),
     ("ops", Role.OPERATIONS, "Operations manager"),
     ("trainee", Role.TRAINEE, "Trainee"),
+    ("educator", Role.EDUCATOR, "Educator"),  # builds training cases from both wards' records
 )
 
 
@@ -46,5 +48,5 @@ def demo_users(rt: Runtime, data_dir: Path) -> str:
     acc = security_for(rt).accounts
     for uid, role, name in DEMO_USERS:
         if acc.get_user(uid) is None:
-            acc.add_user(uid, role, password, name=name)
+            acc.add_user(uid, role, password, name=name, wards=["ICU", "MED"] if role is Role.EDUCATOR else None)
     return password

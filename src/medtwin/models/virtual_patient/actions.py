@@ -127,6 +127,20 @@ def parse_action(data: dict[str, Any], t: float) -> Action:
     return Action(round(float(t), 3), kind, params)
 
 
+def describe(kind: str, params: dict[str, Any]) -> str:
+    """A readable line for an action: ``"Naloxone IV: 0.8 mg"``, ``"Oxygen: reservoir mask, 15 L/min"``."""
+    spec = ACTIONS.get(kind)
+    if spec is None:
+        return kind
+    parts = [str(params[c]).replace("_", " ") for c in spec.choices if params.get(c) is not None]
+    for p in spec.params:
+        v = params.get(p.name)
+        if v is None or (kind == "oxygen" and p.name == "flow" and params.get("device") == "venturi"):
+            continue
+        parts.append(("on" if float(v) else "off") if p.unit == "1" else f"{float(v):g} {p.unit}")
+    return spec.label + (": " + ", ".join(parts) if parts else "")
+
+
 def catalogue() -> list[dict[str, Any]]:
     return [
         {

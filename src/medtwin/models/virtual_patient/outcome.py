@@ -73,12 +73,15 @@ def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, A
     }
 
 
+def _news(s: dict[str, Any]) -> Any:
+    end = s["end"]
+    return end.get("news2_physiology") if end.get("news2_physiology") is not None else end.get("news2")
+
+
 def badness(s: dict[str, Any]) -> float:
     """Final NEWS2 (without its air-or-oxygen point, which marks the therapy given, not the patient's
     state) + minutes in danger ranges / 15: a summary for comparing courses (lower is better)."""
-    end = s["end"]
-    news = end.get("news2_physiology") if end.get("news2_physiology") is not None else end.get("news2")
-    return float(news or 0) + sum(s["danger_minutes"].values()) / 15.0
+    return float(_news(s) or 0) + sum(s["danger_minutes"].values()) / 15.0
 
 
 def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +102,7 @@ def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any
         "danger_minutes_difference": danger_diff,
         "verdict": verdict,
         "badness": {"trainee": round(bt, 2), "reference": round(br, 2)},
-        "text": f"End state {verdict} the {reference.get('label', 'reference')} "
-        f"(NEWS2 {trainee['end'].get('news2')} vs {reference['end'].get('news2')}).",
+        "text": f"End state {verdict} the {reference.get('label', 'reference')} (NEWS2 without the oxygen point "
+        f"{_news(trainee)} vs {_news(reference)}; minutes in danger ranges "
+        f"{sum(trainee['danger_minutes'].values()):g} vs {sum(reference['danger_minutes'].values()):g}).",
     }

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from medtwin.core.errors import ValidationError
+from medtwin.models.virtual_patient.actions import describe
 from medtwin.models.virtual_patient.conditions import get_condition
 from medtwin.models.virtual_patient.engine import PatientSpec
 from medtwin.models.virtual_patient.sources import SOURCES
@@ -82,7 +83,7 @@ def from_template(condition: str, *, title: str | None = None, specialty: str | 
         case["physiology"]["severity"] = float(severity)
         PatientSpec.from_dict(case["physiology"])  # validates
     case["real"]["treatment"] = [
-        {"t": float(t), "kind": k, "params": p, "label": f"{k} {p}" if p else k, "replayed": True}
+        {"t": float(t), "kind": k, "params": p, "label": describe(k, p), "replayed": True}
         for t, k, p in template(condition)["real_treatment"]
     ]
     case["source"] = {"kind": "template", "synthetic": True}

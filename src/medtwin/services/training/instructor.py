@@ -13,6 +13,9 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from medtwin.models.virtual_patient.actions import describe
+from medtwin.services.training.investigations import INVESTIGATIONS
+
 MIN_COHORT = 3
 
 
@@ -61,11 +64,16 @@ def replay(session: dict[str, Any], events: list[dict[str, Any]], score: dict[st
         if what == "reveal":
             text = f"opened {e['stage']}"
         elif what == "action":
-            text = f"{e['action']['kind']} {e['action']['params']}"
+            text = describe(e["action"]["kind"], e["action"]["params"])
         elif what == "order":
-            text = f"ordered {e['test']}"
+            inv = INVESTIGATIONS.get(e["test"])
+            text = f"ordered {inv.label if inv else e['test']}"
         elif what == "clock":
-            text = f"clock: running={e.get('running')} speed={e.get('speed')} advance={e.get('advance_min')}"
+            text = (f"clock moved on {e['advance_min']:g} min" if e.get("advance_min") else
+                    f"clock {'running' if e.get('running') else 'paused'} at {e.get('speed'):g}x")  # fmt: skip
+        elif what == "diagnosis":
+            d = e.get("primary") or {}
+            text = f"diagnosis {d.get('code', '')} {d.get('display', '')}".strip()
         else:
             text = what
         steps.append({"seq": e["seq"], "t": e["t"], "wall": e["wall"], "kind": what, "text": text})

@@ -32,7 +32,7 @@ from medtwin.models.virtual_patient.sources import SOURCES
 from medtwin.services.training.codes import Code, match, parse_code
 from medtwin.services.training.sessions import treatment_actions
 
-TRACE_KEYS = ("t", "hr", "sbp", "map", "rr", "spo2", "glucose", "news2", "acvpu")
+TRACE_KEYS = ("t", "hr", "sbp", "map", "rr", "spo2", "glucose", "news2", "news2_physiology", "acvpu")
 
 
 def _kinds(v: Any) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from medtwin.core.clock import to_us
 from medtwin.core.errors import ConflictError, ValidationError
-from medtwin.models.virtual_patient.actions import Action
+from medtwin.models.virtual_patient.actions import Action, describe
 from medtwin.models.virtual_patient.engine import PatientSpec, VirtualPatient
 from medtwin.services.training.cases import trainee_summary
 from medtwin.services.training.investigations import INVESTIGATIONS, result
@@ -196,7 +196,14 @@ def trainee_view(case: dict[str, Any], session: dict[str, Any], events: list[dic
     acts = []
     for i, e in enumerate(x for x in events if x["kind"] == "action"):
         note = vp.events[i].get("note", "") if i < len(vp.events) else ""
-        acts.append({"t": e["t"], **e["action"], "note": note})
+        acts.append(
+            {
+                "t": e["t"],
+                **e["action"],
+                "label": describe(e["action"]["kind"], e["action"]["params"]),
+                "note": note,
+            }
+        )
     out = {
         "session": {k: session.get(k) for k in ("id", "case_id", "status", "speed", "running", "revealed",
                                                  "max_minutes", "diagnosis", "submitted_min", "seed")},

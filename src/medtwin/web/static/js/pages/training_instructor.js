@@ -46,7 +46,7 @@ async function editor(root, id, ctx) {
     } catch (e) { toast(errorText(e), "error"); }
   } }, "Export (de-identified JSON)");
   const deid = c.source?.deid;
-  const cal = c.physiology.calibration;
+  const cal = c.physiology.calibration && c.physiology.calibration.error !== null ? c.physiology.calibration : null;
   const tl = c.timeline?.vitals || [];
   const plot = h("div.tr-plot", { role: "img", "aria-label": "The real patient's vital signs around presentation" });
   root.append(h("div.page-head", null, h("h1", null, c.title), h("div.controls", null, h("a.btn.btn-sm", { href: "#/training" }, "Library"), exportBtn)),

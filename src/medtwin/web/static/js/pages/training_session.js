@@ -91,7 +91,7 @@ export async function mountSession(root, id, ctx) {
       return h("button", { type: "button", "aria-pressed": String(open), disabled: !can || open, onclick: () => call("reveal", { stage: k }) }, label);
     }));
     narrative.replaceChildren(...Object.entries(st.stages).map(([k, text]) => h("section.panel", null, h("h2", null, k === "presenting" ? "Presenting complaint" : k[0].toUpperCase() + k.slice(1)), h("p", null, text))),
-      Object.keys(st.patient || {}).length ? h("p.tr-meta", null, Object.entries(st.patient).map(([k, v]) => `${k.replace("_", " ")}: ${v}`).join(" · ")) : null);
+      ...(Object.keys(st.patient || {}).length ? [h("p.tr-meta", null, Object.entries(st.patient).map(([k, v]) => `${k.replace("_", " ")}: ${v}`).join(" · "))] : []));
     monitorBox.hidden = !st.monitor;
     if (st.monitor) {
       const n = st.monitor.now;
@@ -109,7 +109,7 @@ export async function mountSession(root, id, ctx) {
     }
     ordersBox.hidden = !s.revealed.includes("orders");
     dxBox.hidden = !s.revealed.includes("examination");
-    log.replaceChildren(st.actions.length ? h("ul.tr-log", null, ...st.actions.map((a) => h("li", null, h("span.num", null, `T+${mins(a.t)} `), `${a.kind.replace(/_/g, " ")} ${fmtParams(a.params)}`, a.note ? h("em", null, ` — ${a.note}`) : null))) : h("p.empty-note", null, "Nothing yet."));
+    log.replaceChildren(st.actions.length ? h("ul.tr-log", null, ...st.actions.map((a) => h("li", null, h("span.num", null, `T+${mins(a.t)} `), a.label || `${a.kind.replace(/_/g, " ")} ${fmtParams(a.params)}`, a.note ? h("em", null, ` — ${a.note}`) : null))) : h("p.empty-note", null, "Nothing yet."));
     results.replaceChildren(...st.orders.map((o) => h("div.tr-result", { "data-ready": String(Boolean(o.result)) }, h("strong", null, `${o.label} `), h("span.hint", null, `ordered T+${mins(o.ordered)}`),
       o.result ? [o.result.values.length ? h("ul", null, ...o.result.values.map((v) => h("li", null, `${v.display}: `, h("strong.num", null, v.value), ` ${v.unit}`))) : null, o.result.report ? h("p", null, o.result.report) : null]
         : h("p.hint", null, `pending, ready at T+${mins(o.ready_at)}`))));
@@ -130,7 +130,7 @@ export async function showReport(root, base, ctx) {
   const pct = (v) => `${Math.round(v)} / 100`;
   const dx = r.diagnosis;
   const charts = [];
-  const plot = h("div.tr-plot", { role: "img", "aria-label": "NEWS2 of your course, the real team's and no treatment" });
+  const plot = h("div.tr-plot", { role: "img", "aria-label": "NEWS2 (without its oxygen point) of your course, the real team's and no treatment" });
   const mapPlot = h("div.tr-plot", { role: "img", "aria-label": "Mean arterial pressure of the three courses" });
   root.append(h("div.page-head", null, h("h1", null, `Feedback: ${r.case.title}`), h("div.controls", null, h("a.btn.btn-sm", { href: "#/training" }, "Back to the library"))),
     h("section.panel.tr-total", null, h("h2", null, `Score ${pct(r.total)}`),
@@ -153,7 +153,7 @@ export async function showReport(root, base, ctx) {
   const tj = r.trajectories;
   const series = (key) => [{ label: "you", color: "#5cb0ff", ys: tj.trainee.map((x) => x[key]) }, { label: "real team (model)", color: "#ffb347", ys: tj.real_team.map((x) => x[key]) },
     { label: "no treatment", color: "#8895a7", ys: tj.no_treatment.map((x) => x[key]), dash: true }];
-  charts.push(lineChart(plot, tj.trainee.map((x) => x.t), series("news2"), { yLabel: "NEWS2", xLabel: "minutes" }));
+  charts.push(lineChart(plot, tj.trainee.map((x) => x.t), series("news2_physiology"), { yLabel: "NEWS2 (no O₂ point)", xLabel: "minutes" }));
   charts.push(lineChart(mapPlot, tj.trainee.map((x) => x.t), series("map"), { yLabel: "MAP mmHg", xLabel: "minutes" }));
   return { unmount() { charts.forEach((c) => c.destroy()); } };
 }
