@@ -105,7 +105,7 @@ def parse_action(data: dict[str, Any], t: float) -> Action:
         raise ValidationError(f"unknown action (one of {', '.join(ACTIONS)})", field="kind")
     spec = ACTIONS[kind]
     params: dict[str, Any] = {}
-    raw = data.get("params") if isinstance(data.get("params"), dict) else data
+    raw: dict[str, Any] = data["params"] if isinstance(data.get("params"), dict) else data
     for name, options in spec.choices.items():
         v = raw.get(name)
         if v is None and kind == "oxygen":

@@ -81,7 +81,7 @@ def _news(s: dict[str, Any]) -> Any:
 def badness(s: dict[str, Any]) -> float:
     """Final NEWS2 (without its air-or-oxygen point, which marks the therapy given, not the patient's
     state) + minutes in danger ranges / 15: a summary for comparing courses (lower is better)."""
-    return float(_news(s) or 0) + sum(s["danger_minutes"].values()) / 15.0
+    return float(_news(s) or 0) + float(sum(s["danger_minutes"].values())) / 15.0
 
 
 def compare(trainee: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:

@@ -103,4 +103,4 @@ def minute_ventilation(pe: float, depression: float, assisted: bool) -> float:
     """Minute ventilation (L/min) of the patient's own drive (assisted: the delivered VE_0)."""
     if assisted:
         return VE_0
-    return VE_0 * max(0.0, 1.0 - depression) * (max(pe, 1.0) / PACO2_0) ** F_GAIN
+    return float(VE_0 * max(0.0, 1.0 - depression) * (max(pe, 1.0) / PACO2_0) ** F_GAIN)

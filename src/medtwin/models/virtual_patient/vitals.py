@@ -147,7 +147,7 @@ def observe(vp: VirtualPatient) -> dict[str, Any]:
     ph = 6.1 + math.log10(hco3 / (0.0307 * paco2))
     level = acvpu_level(vp)
     glucose = vp.glyc.plasma if vp.glyc is not None else b["glucose"]
-    true = {
+    true: dict[str, Any] = {
         "hr": round(max(hr, 20.0)), "rr": round(max(rr, 0.0)), "sbp": round(sbp), "dbp": round(dbp),
         "map": round(mean_ap), "spo2": round(spo2), "temp": round(float(temp), 1), "acvpu": ACVPU[level],
         "glucose": round(glucose), "pao2": round(pao2), "paco2": round(paco2), "ph": round(ph, 2),
