@@ -30,7 +30,7 @@ PID = "ZQ-PT-7781"
 SECRETS = (
     "Zebulon", "Quixworth", "MRN-SEED-4417", "SEED4417", "1958-04-23", "23/04/1958", "742 Evergreen", "Evergreen Terrace",
     "Springfield", "62704", "555-0142", "5550142", "zq4417@example.org", "SN-PUMP-88231", "MON-ZQ-9931", "BEDLABEL-7781",
-    PID, "zq-msg", "nurse-zq-4417", "agitated", "J. Quixworth", "HP-99172",
+    PID, "zq-msg", "nurse-zq-4417", "agitated", "J. Quixworth", "HP-99172", "1.2.826.0.1.3680043.8.498.4417",
 )  # fmt: skip
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
 
@@ -67,6 +67,16 @@ def _seed(rt: Runtime) -> None:
     med = {"drug": "piperacillin/tazobactam", "dose": 4.5, "unit": "g", "route": "intravenous",
            "time": (T0 + timedelta(hours=4, minutes=20)).isoformat(), "performer": "nurse-zq-4417",
            "note": "given by J. Quixworth"}  # fmt: skip
+    with rt.store.transaction() as c:  # two imaging studies; one description names the patient
+        for i, desc in enumerate(("CT abdomen, Quixworth Z", "Chest radiograph")):
+            c.execute(
+                text(
+                    "INSERT INTO imaging_studies (id, twin_id, study_uid, started_us, modalities, description, source, "
+                    "created_us) VALUES (:i, :t, :u, :s, :m, :d, 'test', :s)"
+                ),
+                {"i": f"st-{i}", "t": PID, "u": f"1.2.826.0.1.3680043.8.498.4417{i}", "m": ("CT", "CR")[i], "d": desc,
+                 "s": int((T0 + timedelta(hours=4)).timestamp() * 1e6)},
+            )  # fmt: skip
     res = rt.ingestor.ingest(
         ReadingBatch("MON-ZQ-9931", "zq-msg-1", [*readings, note], subject=PID, medications=[med])
     )
@@ -100,6 +110,10 @@ def test_case_api_export_session_and_report_hold_no_identifier(world: tuple[Test
     )
     assert case["physiology"]["calibration"]["target"]["hr"] is not None
     assert case["real"]["treatment"][0]["kind"] == "antibiotics"
+    assert sorted((i["modality"], i["description"]) for i in case["imaging"]) == [
+        ("CR", "Chest radiograph"),
+        ("CT", ""),
+    ]
     assert "guard" not in case
     assert not leaks(case), leaks(case)
     with rt.store.engine.connect() as conn:  # what is stored: the record and every column

@@ -198,7 +198,11 @@ def _identifiers(store: SqlStore, twin_id: str, twin: Any) -> set[str]:
     return guard.identifier_tokens(twin.identity or {}, twin.name or "", extra)
 
 
-def _imaging(store: SqlStore, twin_id: str, anchor: datetime | None, t0_min: float) -> list[dict[str, Any]]:
+def _imaging(
+    store: SqlStore, twin_id: str, anchor: datetime | None, t0_min: float, sealed: set[str]
+) -> list[dict[str, Any]]:
+    """Imaging studies as modality, description and time; a description (free text) that names
+    the patient is dropped, the study kept."""
     try:
         with store.engine.connect() as c:
             rows = c.execute(
@@ -212,7 +216,8 @@ def _imaging(store: SqlStore, twin_id: str, anchor: datetime | None, t0_min: flo
         t = None
         if started is not None and anchor is not None:
             t = round((started / 1e6 - anchor.timestamp()) / 60.0 - t0_min, 1)
-        out.append({"t": t, "modality": modalities, "description": desc or ""})
+        clean = desc if desc and not guard.find(desc, sealed) else ""
+        out.append({"t": t, "modality": modalities, "description": clean})
     return out
 
 
@@ -256,12 +261,13 @@ def build_from_twin(
     source_dx = "educator" if diagnosis else ("record" if dx else "condition default")
     dx = dx or parse_code({"system": "icd-10", "code": c.icd10, "display": c.icd10_display})
     labs = _labs(s.rows, t0)
+    sealed = guard.seal_tokens(_identifiers(store, twin_id, twin))
     case = {
         "condition": cond,
         "patient": {k: p[k] for k in ("sex", "age", "weight_kg", "height_cm") if p.get(k) is not None},
         "timeline": {"vitals": tl, "labs": labs, "presentation_rule": "first 5-min window with NEWS2 >= 5 (rcp_news2)"
                      if presentation_min is None else "chosen by the educator"},
-        "imaging": _imaging(store, twin_id, s.anchor, t0),
+        "imaging": _imaging(store, twin_id, s.anchor, t0, set(sealed)),
         "diagnosis": {**dx.as_dict(), "source": source_dx},
         "real": {"treatment": real_actions(s.meds, t0), "observed": [r for r in tl if r["t"] >= 0]},
         "physiology": {**spec.as_dict(), "calibration": {"target": {k: target.get(k) for k in SCALE},
@@ -269,4 +275,4 @@ def build_from_twin(
         "labs": {r["key"]: r["value"] for r in sorted(labs, key=lambda x: -abs(x["t"])) if r["key"] in ANALYTES},
         "source": {"kind": "twin", "pseudonym": s.sid, "deid": ex.report.as_dict()},
     }  # fmt: skip
-    return case, guard.seal_tokens(_identifiers(store, twin_id, twin))
+    return case, sealed
