@@ -35,7 +35,8 @@ Db = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite pat
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     from rich.markup import escape
 
-    where = f"{exc.field}: " if getattr(exc, "field", None) else ""
+    field = getattr(exc, "field", None)
+    where = f"{field}: " if field else ""
     console.print(f"[red]error:[/red] {escape(where + str(getattr(exc, 'reason', exc)))}")
     return typer.Exit(code)
 

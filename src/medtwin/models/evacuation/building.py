@@ -242,7 +242,7 @@ class Building:
     def bounds(self, floor: str | None = None) -> tuple[float, float, float, float]:
         geoms = [s.polygon for s in self.spaces.values() if floor in (None, s.floor)]
         geoms += [e.polygon for e in self.exits.values() if floor in (None, e.floor)]
-        return tuple(shapely.union_all(geoms).bounds)  # type: ignore[return-value]
+        return tuple(shapely.union_all(geoms).bounds)
 
     # ------------------------------------------------------------------ derived geometry
     def shrunk(self, sid: str) -> Polygon | MultiPolygon:
@@ -263,7 +263,7 @@ class Building:
         if abs(line.length - d.width_m) > 1e-6 and line.length > 0:  # width_m differs from the drawing
             f = d.width_m / line.length
             line = shapely.affinity.scale(line, xfact=f, yfact=f, origin="center")
-        return line.buffer(self.wall_m / 2 + 0.1, cap_style="flat")  # type: ignore[no-any-return]
+        return line.buffer(self.wall_m / 2 + 0.1, cap_style="flat")
 
     def walkable(self, floor: str, *, without: frozenset[str] = frozenset()) -> Polygon | MultiPolygon:
         """The floor's walkable area, less the spaces in ``without`` (closed or untenable)."""
@@ -273,7 +273,7 @@ class Building:
         geom = shapely.union_all([p for p in parts if not p.is_empty]).buffer(0)
         if geom.is_empty:
             raise BuildingError("nothing walkable on this floor", f"floors.{floor}")
-        return geom  # type: ignore[no-any-return]
+        return geom
 
     def with_changes(self, **changes: Any) -> Building:
         """A copy with some mappings replaced (doors, exits, spaces...); caches are not shared."""

@@ -51,13 +51,13 @@ class FloorGrid:
         for sid in areas:
             geom = b.shrunk(sid)
             shapely.prepare(geom)
-            label[shapely.contains_xy(geom, gx, gy)] = len(names)
+            label[shapely.intersects_xy(geom, gx, gy)] = len(names)
             names.append(sid)
         n_areas = len(names)
         for d in b.doors_on(floor):
             geom = b.door_opening(d.id)
             shapely.prepare(geom)
-            label[shapely.contains_xy(geom, gx, gy)] = len(names)
+            label[shapely.intersects_xy(geom, gx, gy)] = len(names)
             names.append(d.id)
         g = FloorGrid(floor, x0, y0, cell, nx, ny, label, names, n_areas)
         g._edges = g._make_edges(open_plan)

@@ -206,4 +206,4 @@ def _exits(b: Building, floor: str, free: np.ndarray, walls: np.ndarray, region:
             eid, floor, exit_poly if exit_poly.geom_type == "Polygon" else exit_poly.convex_hull
         )
         did = f"{eid}-D"
-        b.doors[did] = Door(did, floor, door_line, (names[owner], eid), round(line.length, 2))
+        b.doors[did] = Door(did, floor, door_line, (names[int(owner)], eid), round(line.length, 2))

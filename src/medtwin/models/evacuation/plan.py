@@ -231,7 +231,9 @@ class Run(AssistMixin):
     def _walk(self, data: RunData, risk: set[str]) -> None:
         arrivals: dict[str, list[tuple[int, float, str | None]]] = {}  # floor -> (person, time, stair)
         for f in sorted(self.b.floors, key=lambda f: -self.b.floors[f].level):
-            members = [(p.idx, p.start_s, None) for p in data.people if p.mode == "walk" and p.floor == f]
+            members: list[tuple[int, float, str | None]] = [
+                (p.idx, p.start_s, None) for p in data.people if p.mode == "walk" and p.floor == f
+            ]
             members += arrivals.get(f, [])
             if not members:
                 continue

@@ -129,7 +129,7 @@ def report(d: RunData) -> dict[str, Any]:
         "exits": [{"id": k, "people": len(v), "first_s": _r(min(v)), "last_s": _r(max(v))} for k, v in sorted(exits.items())],
         "doors": doors, "staff": staff,
         "at_risk": [a for a in agents if a["at_risk"]],
-        "fed_over_0_3": [a["id"] for a in agents if a["fed"] > FED_DESIGN_THRESHOLD],
+        "fed_over_0_3": [p.key for p in d.people if p.fed > FED_DESIGN_THRESHOLD],
         "moves": [{"patient": m.patient, "staff": m.staff, "device": m.device, "arrive_s": _r(m.arrive_s),
                    "start_s": _r(m.start_s), "end_s": _r(m.end_s), "target": m.target, "metres": _r(m.metres),
                    "stair_metres": _r(m.stair_metres)} for m in (d.plan.moves if d.plan else [])],

@@ -113,7 +113,8 @@ class HazardField:
     hrr_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def row(self, t: float) -> int:
-        return int(min(len(self.times) - 1, max(0, np.searchsorted(self.times, t, side="right") - 1)))
+        k = int(np.searchsorted(self.times, t, side="right")) - 1
+        return min(len(self.times) - 1, max(0, k))
 
     def col(self, zone: str) -> int:
         return self.zones.index(zone)

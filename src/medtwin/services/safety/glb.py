@@ -65,8 +65,8 @@ def _prism(poly: Any, z0: float, h: float, rgb: tuple[int, int, int]) -> trimesh
               if p.geom_type == "Polygon" and not p.is_empty and p.area >= 1e-4]  # fmt: skip
     if not meshes:
         return None
-    m = trimesh.util.concatenate(meshes)
-    m.visual.face_colors = _rgba(rgb)
+    m: trimesh.Trimesh = trimesh.util.concatenate(meshes)  # type: ignore[assignment]
+    m.visual.face_colors = _rgba(rgb)  # type: ignore[union-attr]
     m.apply_transform(Y_UP)
     return m
 

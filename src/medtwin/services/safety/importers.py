@@ -211,14 +211,14 @@ def _door(b: Building, floor: str, door: Any, fp: Polygon | None) -> None:
     (ax, ay), (bx, by) = line.coords
     mid = np.array(line.interpolate(0.5, normalized=True).coords[0])
     n = np.array([-(by - ay), bx - ax]) / max(line.length, 1e-9)
-    sides: dict[int, tuple[float, str]] = {}
+    side_of: dict[int, tuple[float, str]] = {}
     for s in b.spaces_on(floor):  # the nearest space on each side of the wall, within half a metre
         for sign in (1, -1):
             probe = Point(*(mid + sign * n * 0.4))
             d = s.polygon.distance(probe)
-            if d <= 0.15 and (sign not in sides or d < sides[sign][0]):
-                sides[sign] = (d, s.id)
-    near = [sides[k] for k in sorted(sides)]
+            if d <= 0.15 and (sign not in side_of or d < side_of[sign][0]):
+                side_of[sign] = (d, s.id)
+    near = [side_of[k] for k in sorted(side_of)]
     did = _ident(door.Name or door.GlobalId)
     if len(near) == 2 and near[0][1] != near[1][1]:
         b.doors[did] = Door(did, floor, line, (near[0][1], near[1][1]), round(width, 3))

@@ -110,15 +110,15 @@ def census(
             continue
         station = f"{ward_id}-STATION"
         if station in b.spaces:
-            space = station
+            where = station
         else:
             floors = {o.floor for o in occupants if o.ward == ward_id}
             corr = [x for x in b.spaces.values() if x.kind == "corridor" and x.floor in floors]
             if not corr:
                 continue
-            space = corr[0].id
+            where = corr[0].id
         occupants.append(
-            Occupant(s.id, Mobility.STAFF, b.spaces[space].floor, None, "staff", space, ward=ward_id)
+            Occupant(s.id, Mobility.STAFF, b.spaces[where].floor, None, "staff", where, ward=ward_id)
         )
     info["visitors"] = 0
     if day and visitors_per_patient > 0:
@@ -127,11 +127,13 @@ def census(
             if o.role == "patient" and not _critical(wards_here.get(o.ward)):
                 per_room[o.space] = per_room.get(o.space, 0) + 1
         k = 0
-        for room, n in sorted(per_room.items()):
+        for room_id, n in sorted(per_room.items()):
             for _ in range(round(n * visitors_per_patient)):
                 k += 1
                 occupants.append(
-                    Occupant(f"V{k:03d}", Mobility.AMBULANT, b.spaces[room].floor, None, "visitor", room)
+                    Occupant(
+                        f"V{k:03d}", Mobility.AMBULANT, b.spaces[room_id].floor, None, "visitor", room_id
+                    )
                 )
         info["visitors"] = k
     info["patients"] = sum(o.role == "patient" for o in occupants)

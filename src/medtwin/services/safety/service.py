@@ -168,7 +168,7 @@ class SafetyService:
         for r in rows[1:]:
             r["delta_rset_s"] = _delta(r["rset_s"], rows[0]["rset_s"])
             r["delta_at_risk"] = r["at_risk"] - rows[0]["at_risk"]
-        out = {"name": str(base.get("name", "comparison")), "building": str(base.get("building", "")),
+        out: dict[str, Any] = {"name": str(base.get("name", "comparison")), "building": str(base.get("building", "")),
                "rows": rows, "summary": {"variants": len(rows) - 1, "best": _best(rows)}}  # fmt: skip
         out["id"] = self.store.save_run(
             out["building"] or "scenario", "compare", {"base": base, "variants": options}, out, None, actor

@@ -47,7 +47,15 @@ def _plane(
     return a + s * u + t * v
 
 
-def _wall_x(rng, x0, x1, y, h, gaps, density):  # type: ignore[no-untyped-def]
+def _wall_x(
+    rng: np.random.Generator,
+    x0: float,
+    x1: float,
+    y: float,
+    h: float,
+    gaps: list[tuple[float, float]],
+    density: float,
+) -> list[np.ndarray]:
     """A wall along x at y from x0 to x1, with door gaps [(xa, xb)] up to the door head."""
     out = []
     cuts = sorted(gaps)
@@ -70,7 +78,15 @@ def _wall_x(rng, x0, x1, y, h, gaps, density):  # type: ignore[no-untyped-def]
     return out
 
 
-def _wall_y(rng, y0, y1, x, h, gaps, density):  # type: ignore[no-untyped-def]
+def _wall_y(
+    rng: np.random.Generator,
+    y0: float,
+    y1: float,
+    x: float,
+    h: float,
+    gaps: list[tuple[float, float]],
+    density: float,
+) -> list[np.ndarray]:
     pts = _wall_x(rng, y0, y1, x, h, gaps, density)
     return [p[:, [1, 0, 2]] for p in pts]
 
