@@ -51,7 +51,7 @@ class FloorRun:
     walkers: list[Walker]
     doors: list[LineString] = field(default_factory=list)
     dt: float = DT
-    sample_s: float = 0.5
+    sample_s: float = 1.0
     frame_s: float = 1.0
     max_time_s: float = 3600.0
     stuck_window_s: float = 120.0
@@ -138,8 +138,8 @@ class Engine:
         while self.pending and self.run.walkers[self.pending[0]].start_s <= self.t + 1e-9:
             k = self.pending[0]
             w = self.run.walkers[k]
-            if any(True for _ in self.sim.agents_in_range(w.position, 2 * w.radius)):
-                return  # the spot is taken: try again next step
+            if w.start_s > 0 and any(True for _ in self.sim.agents_in_range(w.position, 2 * w.radius)):
+                return  # the spot is taken (people arriving later, e.g. from a stair): try next step
             self.pending.pop(0)
             aid = self.sim.add_agent(
                 jps.CollisionFreeSpeedModelAgentParameters(
@@ -172,10 +172,12 @@ class Engine:
         doors = np.array([[*d.coords[0], *d.coords[-1]] for d in run.doors], dtype=float).reshape(-1, 4)
         door_times: list[list[float]] = [[] for _ in run.doors]
         frames: list[tuple[float, np.ndarray, np.ndarray]] = []
-        sample_every = max(1, round(run.sample_s / run.dt))
+        sample_s = min(run.sample_s, 0.5) if run.doors else run.sample_s  # door lines: no corner cut
+        sample_s = min(sample_s, self.hooks.interval_s) if self.hooks else sample_s
+        sample_every = max(1, round(sample_s / run.dt))
         frame_every = max(1, round(run.frame_s / run.dt))
         hook_every = max(1, round(self.hooks.interval_s / run.dt)) if self.hooks else 0
-        window = max(1, round(run.stuck_window_s / run.sample_s))
+        window = max(1, round(run.stuck_window_s / sample_s))
         history: list[tuple[np.ndarray, np.ndarray]] = []
         status, error, stuck = "ok", None, []
         prev: dict[int, tuple[float, float]] = {}
@@ -213,11 +215,14 @@ class Engine:
                 self._read()
                 if len(doors) and len(self.keys):
                     self._count_doors(prev, doors, door_times)
-                prev = {int(k): (float(p[0]), float(p[1])) for k, p in zip(self.keys, self.xy, strict=True)}
+                if len(doors):
+                    prev = {
+                        int(k): (float(p[0]), float(p[1])) for k, p in zip(self.keys, self.xy, strict=True)
+                    }
                 if len(self.keys):
                     hi = np.clip(((self.xy[:, 1] - y0) / run.heat_cell_m).astype(int), 0, hy - 1)
                     hj = np.clip(((self.xy[:, 0] - x0) / run.heat_cell_m).astype(int), 0, hx - 1)
-                    np.add.at(heat, hi * hx + hj, run.sample_s)
+                    np.add.at(heat, hi * hx + hj, sample_s)
                 if run.record_frames and step % frame_every == 0:
                     frames.append((self.t, self.keys.copy(), self.xy.astype(np.float32)))
                 if hook_every and step % hook_every == 0:

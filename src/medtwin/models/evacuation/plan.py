@@ -77,15 +77,16 @@ class _Taken:
     """Points already given to people on a floor, hashed in 1 m cells for quick spacing checks."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        self.cells: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
 
-    def add(self, xy: tuple[float, float]) -> None:
-        self.cells.setdefault((int(xy[0] // 1), int(xy[1] // 1)), []).append(xy)
+    def add(self, xy: tuple[float, float], r: float = 0.2) -> None:
+        self.cells.setdefault((int(xy[0] // 1), int(xy[1] // 1)), []).append((xy[0], xy[1], r))
 
-    def free(self, xy: tuple[float, float], gap: float) -> bool:
+    def free(self, xy: tuple[float, float], gap: float, r: float = 0.2) -> bool:
+        """No one within ``gap`` (and no two bodies closer than their radii plus 5 cm: JuPedSim refuses)."""
         i, j = int(xy[0] // 1), int(xy[1] // 1)
-        return all(math.hypot(xy[0] - a, xy[1] - b) > gap
-                   for di in (-1, 0, 1) for dj in (-1, 0, 1) for a, b in self.cells.get((i + di, j + dj), ()))  # fmt: skip
+        return all(math.hypot(xy[0] - a, xy[1] - b) > max(gap, r + rb + 0.05)
+                   for di in (-1, 0, 1) for dj in (-1, 0, 1) for a, b, rb in self.cells.get((i + di, j + dj), ()))  # fmt: skip
 
 
 class Run(AssistMixin):
@@ -150,9 +151,9 @@ class Run(AssistMixin):
                 p = self.b.beds[o.bed].point
                 xy = (p.x, p.y)
             else:
-                xy = self._free_point(o.space, here)
-            xy = self._walkable_point(o.floor, xy, here)
-            here.add(xy)
+                xy = self._free_point(o.space, here, radius(o.cls))
+            xy = self._walkable_point(o.floor, xy, here, radius(o.cls))
+            here.add(xy, radius(o.cls))
             sp = o.space or (s.id if (s := self.b.space_at(o.floor, *xy)) else "")
             out.append(Person(i, o.key, o.cls, o.role, o.floor, xy, sp, self.b.compartment_of(sp)))
             walks = o.cls not in ASSIST or o.cls in (Mobility.WALKING_AID, Mobility.WHEELCHAIR)
@@ -161,7 +162,7 @@ class Run(AssistMixin):
             )
         return out
 
-    def _free_point(self, space: str, taken: _Taken | None = None) -> tuple[float, float]:
+    def _free_point(self, space: str, taken: _Taken | None = None, r: float = 0.2) -> tuple[float, float]:
         taken = taken or _Taken()
         poly = self.b.shrunk(space).buffer(-0.3)
         if poly.is_empty:
@@ -169,22 +170,24 @@ class Run(AssistMixin):
         x0, y0, x1, y1 = poly.bounds
         for _ in range(400):
             x, y = float(self.rng.uniform(x0, x1)), float(self.rng.uniform(y0, y1))
-            if poly.contains(Point(x, y)) and taken.free((x, y), 0.6):
+            if poly.contains(Point(x, y)) and taken.free((x, y), 0.6, r):
                 return (x, y)
         raise ScenarioError(f"no free place left in {space}", "agents")
 
-    def _walkable_point(self, floor: str, xy: tuple[float, float], taken: _Taken) -> tuple[float, float]:
+    def _walkable_point(
+        self, floor: str, xy: tuple[float, float], taken: _Taken, r: float = 0.2
+    ) -> tuple[float, float]:
         area = self._inner(floor)
         p = Point(xy)
         if not area.contains(p):
             q = shapely.ops.nearest_points(area, p)[0]
             xy = (q.x, q.y)
-        if taken.free(xy, 0.45):
+        if taken.free(xy, 0.45, r):
             return xy
         for r in np.arange(0.5, 3.01, 0.25):  # a free spot nearby (two people given one place)
             for ang in np.linspace(0, 2 * np.pi, 12, endpoint=False):
                 c = (float(xy[0] + r * np.cos(ang)), float(xy[1] + r * np.sin(ang)))
-                if area.contains(Point(c)) and taken.free(c, 0.45):
+                if area.contains(Point(c)) and taken.free(c, 0.45, r):
                     return c
         raise ScenarioError(f"no free place near {xy} on floor {floor}", "agents")
 
