@@ -106,3 +106,32 @@ def test_trainee_works_a_case_and_educator_follows(context: Any, server: Server)
     expect(ed.locator(".tr-steps li", has_text="Naloxone IV: 0.8 mg")).to_be_visible()
     ed.screenshot(path="test-artifacts/training_replay.png", full_page=True)
     assert not ed_errors, ed_errors
+
+
+def test_training_pages_run_under_the_content_security_policy(browser: Any, server: Server) -> None:
+    import re
+
+    from playwright.sync_api import expect
+
+    _seed(server)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.base)  # real CSP
+    pg = ctx.new_page()
+    problems: list[str] = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        pg.goto("/#/login")
+        pg.locator("#login-password").wait_for()
+        pg.fill("#login-id", "trainee-e2e")
+        pg.fill("#login-password", E2E_PASSWORD)
+        pg.click("button[type=submit]")
+        expect(pg).to_have_url(re.compile(r"#/ward"))
+        pg.goto("/#/training")
+        pg.locator(".tr-card button", has_text="Start").first.click()
+        for stage in ("History", "Examination", "Vitals", "Orders & results"):
+            pg.locator(".tr-stages button", has_text=stage).click()
+        expect(pg.locator(".tr-monitor .tr-legend")).to_be_visible(timeout=15000)  # uPlot chart drawn
+        violations = [p for p in problems if "Content Security Policy" in p or "Refused to" in p]
+        assert not violations, violations
+    finally:
+        ctx.close()
