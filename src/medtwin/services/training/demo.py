@@ -2,8 +2,9 @@
 
 From the demo's deteriorating patients (``medtwin.demo.hospital.DETERIORATING``: sepsis in bed 1,
 haemorrhage in beds 5 and 10, respiratory failure in bed 18) through the real case builder and
-its de-identified export, once their record reaches the presentation rule (NEWS2 >= 5; bed 5
-starts bleeding only after the demo starts, so its case can be built later from the live record).
+its de-identified export, once their record reaches the presentation rule (NEWS2 >= 5; the
+haemorrhages of beds 5 and 10 usually develop only while the demo runs, so their cases are built by
+a later call, which adds what is missing).
 The demo has no patient with hypoglycaemia, opioid overdose or acute heart failure: those cases
 are synthetic, from the condition templates. All are published.
 """
