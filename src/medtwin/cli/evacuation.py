@@ -55,7 +55,11 @@ def _print(rep: dict[str, Any]) -> None:
     if rep.get("compartments"):
         t = Table("compartment", "people", "cleared (s)", "ASET (s)", "margin (s)")
         for c in rep["compartments"]:
-            t.add_row(c["id"], str(c["occupants"]), str(c["clear_s"]), str(c["aset_s"]), str(c["margin_s"]))
+            t.add_row(
+                c["id"],
+                str(c["occupants"]),
+                *("—" if c[k] is None else str(c[k]) for k in ("clear_s", "aset_s", "margin_s")),
+            )
         console.print(t)
     for a in rep["at_risk"][:20]:
         console.print(

@@ -4,8 +4,9 @@ The engine takes a walkable polygon, target polygons (exits, refuges, stair entr
 removes the person) and walkers (position, desired speed, radius, start time, target index), and
 steps JuPedSim 1.4 (pinned; :class:`jupedsim.CollisionFreeSpeedModel`, the model that did not
 raise "outside of accessible area" at door corners in our trials: docs/adr/0010). Time step
-0.05 s: against 0.01 s the 200-person, 1.2 m door case evacuates 7 % later (145.4 vs 136.0 s,
-conservative) at a fifth of the cost (docs/benchmarks.md, evacuation section).
+0.05 s: against 0.01 s the 200-person, 1.2 m door case evacuates 2-7 % later (146.5 vs 143.4 s in
+``benchmarks/evacuation.py --validation``; 145.4 vs 136.0 s in a first check with other speeds:
+conservative) at a fifth of the cost; at 0.1 s it is 25 % slower, so dt above 0.1 s is refused.
 
 Guards (the result says what went wrong instead of giving a wrong time):
 
