@@ -204,3 +204,40 @@ def test_gas_leak_and_outbreak_steer_people(rt: Runtime) -> None:
     assert rep2["hazard"]["untenable_s"]["MED-UTIL"] is not None
     assert {c["id"] for c in rep2["compartments"] if c["moving"]} == {"F1-C1"}
     assert math.isfinite(rep2["rset_s"])
+
+
+def test_people_turn_away_from_a_space_that_becomes_untenable() -> None:
+    """Three spaces in a row with an exit at each end; the west space fills with smoke at 10 s.
+    People walking west re-plan at the next check and leave by the east exit instead."""
+    from shapely.geometry import LineString
+
+    from medtwin.models.evacuation.building import Building, Door, Exit, Floor, Space
+    from medtwin.models.evacuation.scenario import Occupant, Scenario
+    from medtwin.models.hazards.tenability import Tenability
+    from medtwin.models.hazards.zones import HazardField
+
+    b = Building("ROW", {"F0": Floor("F0", 0)})
+    for sid, x0, x1 in (("W", 0, 10), ("M", 10, 40), ("E", 40, 50)):
+        b.spaces[sid] = Space(sid, "corridor", "F0", box(x0, 0, x1, 3))
+    b.exits["XW"], b.exits["XE"] = Exit("XW", "F0", box(-2, 0, 0, 3)), Exit("XE", "F0", box(50, 0, 52, 3))
+    for did, x, a, c in (
+        ("D1", 0, "XW", "W"),
+        ("D2", 10, "W", "M"),
+        ("D3", 40, "M", "E"),
+        ("D4", 50, "E", "XE"),
+    ):
+        b.doors[did] = Door(did, "F0", LineString([(x, 0.5), (x, 2.5)]), (a, c), 2.0)
+    b.validate()
+    people = [Occupant(f"A{i}", Mobility.AMBULANT, "F0", (20.0 + 0.6 * i, 1.5), speed=0.5) for i in range(4)]
+    times = np.arange(0, 601, 5.0)
+    k = np.zeros((len(times), 3))
+    k[times >= 8, 0] = 5.0  # thick smoke in W from 8 s
+    z = np.zeros_like(k)
+    fld = HazardField(["W", "M", "E"], times, z + 20.0, k, z, z, z + 20.9)
+    calm = plan.Run(b, Scenario(list(people), seed=1), record_frames=False).go()
+    assert {p.target for p in calm.people} == {"XW"}  # nearer
+    run = plan.Run(b, Scenario(list(people), seed=1), record_frames=False)
+    run.ten = Tenability.of(fld)
+    smoky = run.go()
+    assert {p.target for p in smoky.people} == {"XE"}
+    assert all(p.safe_s > 30 / 0.5 for p in smoky.people)

@@ -165,8 +165,11 @@ class FloorHooks:
             ):
                 return
         if to_close and to_close != self.closed:
+            geom = self.b.walkable(self.floor, without=to_close)
+            if geom.geom_type != "Polygon":  # closing would strand an exit or refuge: JuPedSim needs one area
+                return
             try:
-                eng.switch_geometry(self.b.walkable(self.floor, without=to_close))
+                eng.switch_geometry(geom)
                 self.closed = to_close
             except (RuntimeError, ValueError) as exc:  # a split geometry or a stage outside it: keep walking
                 self.notes.append(f"{self.floor} t={t:.0f}s: could not close {sorted(to_close)} ({exc})")

@@ -24,9 +24,8 @@ line), adds to the density heat map (person-seconds per cell), records replay fr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import jupedsim as jps
 import numpy as np
@@ -82,12 +81,6 @@ class Outcome:
         if self.status != "ok" or len(self.exit_time) == 0:
             return None if self.status != "ok" else 0.0
         return float(np.nanmax(self.exit_time))
-
-
-class Control(Protocol):
-    t: float
-    keys: np.ndarray
-    xy: np.ndarray
 
 
 class Hooks(Protocol):
@@ -295,6 +288,3 @@ def simulate(run: FloorRun, hooks: Hooks | None = None) -> Outcome:
         return Outcome("engine_error", np.full(n, np.nan), np.full(n, -1, dtype=np.int32), list(range(n)), str(exc),
                        [[] for _ in run.doors], [], np.zeros((1, 1)), (0.0, 0.0), run.heat_cell_m, 0.0, 0.0, 0.0)  # fmt: skip
     return eng.go()
-
-
-Factory = Callable[..., Any]
