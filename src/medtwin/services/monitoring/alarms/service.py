@@ -88,6 +88,7 @@ class AlarmService:
         self._unrecorded: list[tuple[Alarm, list[Transition]]] = []
         self.dropped_batches = 0
         self.errors = 0
+        self.owns: Callable[[str], bool] | None = None  # cluster: patients of this owner's shards
 
     @classmethod
     def attach(cls, runtime: Runtime, **kw: Any) -> AlarmService:
@@ -105,9 +106,10 @@ class AlarmService:
     def start(self) -> AlarmService:
         if self.running:
             return self
+        cluster = self.rt.services.get("cluster")  # medtwin.services.cluster: owned patients only
+        self.owns = cluster.owns if cluster is not None else None
         with self._lock:
-            n = self.engine.restore(self.repo.open_alarms())
-            self._seed_liveness()
+            n = self.adopt(lambda _twin: True)
         if n:
             log.info("restored %d open alarms", n)
         bus = self.rt.bus
@@ -133,7 +135,27 @@ class AlarmService:
             self._thread = None
         self.router.close()
 
-    def _seed_liveness(self, window_s: float = 3600.0) -> None:
+    def _mine(self, twin: str, extra: Callable[[str], bool]) -> bool:
+        return (self.owns is None or self.owns(twin)) and extra(twin)
+
+    def adopt(self, twins: Callable[[str], bool]) -> int:
+        """Take on these twins (cluster shards gained, or all at start): open alarms, liveness."""
+        with self._lock:
+            n = self.engine.restore(a for a in self.repo.open_alarms() if self._mine(a.twin, twins))
+            self._seed_liveness(twin_filter=twins)
+        return n
+
+    def release(self, twins: Callable[[str], bool]) -> None:
+        """Forget these twins' state without transitions (their shards went to another owner)."""
+        with self._lock:
+            for key, a in list(self.engine.open.items()):
+                if twins(a.twin):
+                    del self.engine.open[key]
+                    self.engine.by_id.pop(a.id, None)
+            for twin in [t for t in self.engine.twins if twins(t)]:
+                del self.engine.twins[twin]
+
+    def _seed_liveness(self, window_s: float = 3600.0, twin_filter: Callable[[str], bool] = bool) -> None:
         """Codes a device reported within the last hour are watched for staleness from the start
         time on: devices get ``stale_after_s`` to resume after a restart before anyone is alarmed,
         and a monitor that never resumes is still noticed."""
@@ -141,7 +163,7 @@ class AlarmService:
         twins = [
             t.id
             for t in self.rt.store.list_twins()
-            if t.kind in (TwinKind.PATIENT, TwinKind.ROOM) and t.active
+            if t.kind in (TwinKind.PATIENT, TwinKind.ROOM) and t.active and self._mine(t.id, twin_filter)
         ]
         for twin, latest in self.rt.store.latest_many(twins).items():
             for o in latest.values():
@@ -182,7 +204,8 @@ class AlarmService:
                         self.roster.invalidate()
                         self.engine.invalidate()
                     for b in batches:
-                        self.engine.process(b)
+                        owns = self.owns
+                        self.engine.process(b if owns is None else [o for o in b if owns(o.twin_id)])
                     if time.monotonic() >= next_tick:
                         next_tick = time.monotonic() + self.tick_s
                         self.engine.tick(self.rt.clock.now())
