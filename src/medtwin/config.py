@@ -43,6 +43,11 @@ class Settings:
     commit_max_delay_s: float = 0.25
     # retention (0 = keep forever)
     retention_days: float = 0.0
+    rollup_retention_days: float = 0.0  # PostgreSQL 1-minute rollups (hourly ones are kept)
+    # scale-out (docs/scaling.md): patient shards of the owners on PostgreSQL (0 = one process owns
+    # all), and the Dask scheduler of simulation sweeps ("" = run in this process)
+    cluster_shards: int = 0
+    dask_scheduler: str = ""
     # security (docs/security.md): authentication is always on; these tune it
     jwt_secret: str = ""  # base64url HS256 key (>= 32 bytes); default: a key file in data_dir
     jwt_key_file: str = ""  # default <data_dir>/keys/jwt-hs256.key, created 0600 on first start

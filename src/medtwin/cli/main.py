@@ -186,9 +186,15 @@ def worker(
     session_expiry: Annotated[
         int, typer.Option(help="Seconds the broker keeps our session when we are away.")
     ] = 7 * 24 * 3600,
+    services: Annotated[
+        bool, typer.Option("--services/--no-services", help="Also own patient shards: scores, alarms.")
+    ] = False,
+    cluster_shards: Annotated[
+        int | None, typer.Option(help="Patient shards of the owners (PostgreSQL; docs/scaling.md).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Ingest worker without HTTP: consume MQTT, commit, then acknowledge."""
+    """Ingest worker without HTTP: consume MQTT, commit, then acknowledge (docs/scaling.md)."""
     _logging(verbose)
     import signal
     import threading
@@ -203,11 +209,13 @@ def worker(
         mqtt_prefix=prefix,
         mqtt_client_id=client_id,
         mqtt_shared_group=shared_group,
+        cluster_shards=cluster_shards,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with Runtime(s) as rt:
+        _worker_roles(rt, services)
         m = MqttIngest(
             rt.ingestor,
             host=s.mqtt_host,
@@ -225,6 +233,31 @@ def worker(
         while not stop.wait(1.0):
             pass
         m.stop()
+
+
+def _worker_roles(rt: object, services: bool) -> None:
+    """PostgreSQL upkeep, the change feed of a cluster, and the shard owner (``--services``)."""
+    from medtwin.runtime import Runtime
+
+    assert isinstance(rt, Runtime)
+    if not rt.store.partitioned:
+        if services:
+            from medtwin.services.wiring import start_services
+
+            start_services(rt)
+        return
+    from medtwin.store.pg_history import Maintenance
+
+    s = rt.settings
+    m = Maintenance(rt.store, retention_days=s.retention_days, rollup_retention_days=s.rollup_retention_days)
+    rt.add_stopper(m.start().stop)
+    if s.cluster_shards or services:
+        from medtwin.services.cluster import enable_feed, start_cluster
+
+        enable_feed(rt.store)
+        if services:
+            start_cluster(rt, shards=s.cluster_shards or None)
+            console.print(f"owning patient shards ({s.cluster_shards or 64} in the cluster)")
 
 
 def _register_subapps() -> None:

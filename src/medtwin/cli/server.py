@@ -64,7 +64,15 @@ async def start_mllp(rt: Runtime, _loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def start_retention(rt: Runtime, loop: asyncio.AbstractEventLoop) -> None:
-    """Purge readings older than ``retention_days`` once at start and then daily."""
+    """Purge readings older than ``retention_days`` once at start and then daily (PostgreSQL: the
+    maintenance thread, which also keeps monthly partitions ahead and drops old ones)."""
+    if getattr(rt.store, "partitioned", False):
+        from medtwin.store.pg_history import Maintenance
+
+        m = Maintenance(rt.store, retention_days=rt.settings.retention_days,
+                        rollup_retention_days=rt.settings.rollup_retention_days).start()  # fmt: skip
+        rt.add_stopper(m.stop)
+        return
     days = rt.settings.retention_days
     if days <= 0:
         return

@@ -19,7 +19,11 @@ def start_services(
         from medtwin.services.homecare.service import start_homecare
 
         start_homecare(rt)
-    if monitoring:
+    if monitoring and rt.settings.cluster_shards and getattr(rt.store, "partitioned", False):
+        from medtwin.services.cluster import start_cluster  # scores, alarms: owned shards only
+
+        start_cluster(rt)
+    elif monitoring:
         from medtwin.services.monitoring.activity import ActivityService
         from medtwin.services.monitoring.alarms.service import AlarmService
         from medtwin.services.monitoring.scoring import ScoringService
