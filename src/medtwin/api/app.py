@@ -20,14 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from medtwin import __version__
 from medtwin.api import audit as audit_api
 from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
+from medtwin.api import evacuation as evacuation_api
 from medtwin.api import export as export_api
 from medtwin.api import homecare as homecare_api
-from medtwin.api.guard import enforce
 from medtwin.api import imaging as imaging_api
-from medtwin.api import evacuation as evacuation_api
 from medtwin.api import operations as operations_api
 from medtwin.api import training as training_api
 from medtwin.api import treatment as treatment_api
+from medtwin.api.guard import enforce
 from medtwin.api.limits import BodyLimitMiddleware
 from medtwin.api.openapi_security import install_openapi
 from medtwin.api.security_mw import SecurityMiddleware

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from medtwin.core.errors import MedtwinError
@@ -36,7 +35,6 @@ from medtwin.ingest.fhir_export import (
 from medtwin.ingest.fhir_map import MappedObservation, to_observations
 from medtwin.ingest.fhir_records import to_medication
 from medtwin.runtime import Runtime
-from medtwin.store.sql import OBS_SELECT, row_to_obs
 
 REASONS = {
     200: "OK",

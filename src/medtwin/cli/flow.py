@@ -264,6 +264,10 @@ def simulate(
     days: Annotated[int, typer.Option("--days", min=1, help="Open days simulated per replication.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the replications.")] = 1,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = one per CPU).")] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(envvar="MEDTWIN_DASK_SCHEDULER", help="Dask scheduler (tcp://host:8786, local[:N])."),
+    ] = None,
     no_delay_fit: Annotated[
         bool, typer.Option("--no-delay-fit", help="Do not calibrate extra (non-queue) delays.")
     ] = False,
@@ -293,6 +297,7 @@ def simulate(
                 workers=workers or (os.cpu_count() or 1),
                 calibrate_delays=not no_delay_fit,
                 progress=cb,
+                scheduler=scheduler,
             )
     except MedtwinError as exc:
         _fail(exc, as_json)

@@ -97,8 +97,22 @@ def simulate_plans(
     calibrate_delays: bool = True,
     workdir: Path | None = None,
     progress: Progress = _noop,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Calibrate on the log, validate the baseline, run each plan with the same random numbers."""
+    """Calibrate on the log, validate the baseline, run each plan with the same random numbers
+    (replications on Dask when ``scheduler`` is given: :mod:`medtwin.compute`)."""
+    from medtwin.compute import dask_client
+
+    with dask_client(scheduler) as client:
+        return _simulate_plans(path, plans, mapping, building, replications, days, seed, workers,
+                               calibrate_delays, workdir, progress, client)  # fmt: skip
+
+
+def _simulate_plans(
+    path: str | Path, plans: list[dict[str, Any]], mapping: LogMapping | None, building: str | Path | None,
+    replications: int, days: int, seed: int, workers: int, calibrate_delays: bool, workdir: Path | None,
+    progress: Progress, client: Any,
+) -> dict[str, Any]:  # fmt: skip
     t0 = time.perf_counter()
     log, analysis, b = open_and_analyze(
         path, mapping, building=building, workdir=workdir, progress=lambda s, f: progress(s, 0.3 * f)
@@ -117,7 +131,7 @@ def simulate_plans(
 
         return cb
 
-    kw = {"replications": replications, "days": days, "seed": seed, "workers": workers}
+    kw = {"replications": replications, "days": days, "seed": seed, "workers": workers, "scheduler": client}
     delays: list[dict[str, Any]] = []
     base = sim.run(model, **kw, progress=rep_progress("baseline"))
     done[0] += 1

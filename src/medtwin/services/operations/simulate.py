@@ -73,6 +73,10 @@ def summarise_rep(acc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _rep_task(days: int, seed: int, m: FlowModel) -> dict[str, Any]:
+    return _rep((m, days, seed))
+
+
 def run(
     m: FlowModel,
     *,
@@ -81,8 +85,16 @@ def run(
     seed: int = 1,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    scheduler: Any = None,
 ) -> list[dict[str, Any]]:
+    """Replications r = 0..n-1 with seeds ``seed * 1000 + r``; on Dask when ``scheduler`` is given
+    (a client or an address, :mod:`medtwin.compute`), else ``workers`` local processes."""
     tasks = [(m, days, seed * 1_000 + r) for r in range(replications)]
+    if scheduler is not None:
+        from medtwin.compute import run_sweep
+
+        return run_sweep(_rep_task, [days] * replications, seeds=[t[2] for t in tasks], shared=m,
+                         scheduler=scheduler, progress=progress)  # fmt: skip
     out: list[dict[str, Any]] = []
     if workers > 1 and replications > 1:
         with pool_context().Pool(min(workers, replications)) as pool:

@@ -21,7 +21,7 @@ without it fails only when :func:`compare_on_dask` is called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,10 @@ def _chunk(
     return evaluate_chunk(drug, drug.model(model_key), cov, candidates, etas, **kw)
 
 
+def _chunk_task(etas: FloatArray, _seed: int, shared: tuple[Any, ...]) -> list[dict[str, FloatArray | None]]:
+    return _chunk(shared[0], shared[1], shared[2], shared[3], etas, shared[4])
+
+
 def compare_on_dask(
     client: Any,
     drug_name: str,
@@ -66,20 +70,28 @@ def compare_on_dask(
     step: float = 10.0,
     tox_limit: float = 0.10,
     chunk_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
+    """``client``: a Dask client, a scheduler address or None (this process); the chunks run through
+    :func:`medtwin.compute.run_sweep` (the draws are made beforehand, so no per-task seed is used)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medtwin.compute import run_sweep
+
     drug = get_drug(drug_name)
     model = drug.model(model_key)
     chunks = [etas[i : i + chunk_size] for i in range(0, etas.shape[0], chunk_size)]
     kw = {"history": tuple(history), "start": start, "end": end, "mic": mic, "step": step}
-    futures = client.map(
-        _chunk, [drug.name] * len(chunks), [model.key] * len(chunks), [cov] * len(chunks),
-        [tuple(candidates)] * len(chunks), chunks, [kw] * len(chunks), pure=False,
-    )  # fmt: skip
+    shared = (drug.name, model.key, cov, tuple(candidates), kw)
+    pool = ThreadPoolExecutor(1)  # the driver computes the curves meanwhile
+    sweep = pool.submit(run_sweep, _chunk_task, chunks, seeds=[0] * len(chunks), shared=shared,
+                        scheduler=client, progress=progress)  # fmt: skip
+    pool.shutdown(wait=False)
     local = compare_regimens(
         drug, model, cov, candidates, chunks[0], history=history, start=start, end=end, mic=mic,
         tox_limit=tox_limit, step=step, suggest_from=None,
     )  # fmt: skip
-    parts = client.gather(futures)
+    parts = sweep.result()
     results = summarise(drug, candidates, parts, tox_limit, [r.curves for r in local.results])
     return Comparison(
         drug=drug.name,
