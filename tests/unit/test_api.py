@@ -52,8 +52,12 @@ def test_relationship_rules(client: TestClient) -> None:
     r = client.post("/api/relationships", json={"src": "P001", "type": "located_in", "dst": "nowhere"})
     assert r.status_code == 404
     # move a patient to another bed: exclusive, so the old bed link goes
-    assert client.post("/api/relationships", json={"src": "P001", "type": "located_in", "dst": "MED-R01-B1"}
-                       ).status_code == 201
+    assert (
+        client.post(
+            "/api/relationships", json={"src": "P001", "type": "located_in", "dst": "MED-R01-B1"}
+        ).status_code
+        == 201
+    )
     assert client.get("/api/twins/P001").json()["location"][2]["id"] == "MED"
 
 
@@ -66,23 +70,49 @@ def test_ingest_state_history_series(client: TestClient) -> None:
     assert again == {"accepted": 0, "duplicates": 301, "rejected": []}
     state = client.get("/api/twins/P001/state").json()["latest"]
     assert state["8867-4"]["value"] == 179 and state["8310-5"]["value"] == pytest.approx(38.0)
-    h = client.get("/api/twins/P001/observations", params={"code": "hr", "start": "2026-11-28T10:00:00Z",
-                                                          "end": "2026-11-28T10:01:00Z"}).json()
+    h = client.get(
+        "/api/twins/P001/observations",
+        params={"code": "hr", "start": "2026-11-28T10:00:00Z", "end": "2026-11-28T10:01:00Z"},
+    ).json()
     assert len(h) == 60 and h[0]["value"] == 30
-    s = client.get("/api/twins/P001/series", params={"code": "8867-4", "start": "2026-11-28T10:00:00Z",
-                                                    "end": "2026-11-28T10:05:00Z", "bucket": 60}).json()
+    s = client.get(
+        "/api/twins/P001/series",
+        params={
+            "code": "8867-4",
+            "start": "2026-11-28T10:00:00Z",
+            "end": "2026-11-28T10:05:00Z",
+            "bucket": 60,
+        },
+    ).json()
     assert [b["count"] for b in s["buckets"]] == [60] * 5
     assert s["buckets"][1]["min"] == 60 and s["buckets"][1]["max"] == 89
 
 
 def test_ingest_errors_name_fields(client: TestClient) -> None:
-    r = client.post("/api/ingest", json={"device": "MON-001", "seq": 2, "readings": [
-        _reading("hr", 70), _reading("hr", "fast"), _reading("spo2", 101), _reading("bogus", 1),
-        _reading("hr", 70, unit="mg/dL"), {"code": "hr", "value": 70}]})
+    r = client.post(
+        "/api/ingest",
+        json={
+            "device": "MON-001",
+            "seq": 2,
+            "readings": [
+                _reading("hr", 70),
+                _reading("hr", "fast"),
+                _reading("spo2", 101),
+                _reading("bogus", 1),
+                _reading("hr", 70, unit="mg/dL"),
+                {"code": "hr", "value": 70},
+            ],
+        },
+    )
     body = r.json()
     assert r.status_code == 200 and body["accepted"] == 1
-    assert [(x["index"], x["field"]) for x in body["rejected"]] == [(1, "value"), (2, "value"), (3, "code"),
-                                                                   (4, "unit"), (5, "time")]
+    assert [(x["index"], x["field"]) for x in body["rejected"]] == [
+        (1, "value"),
+        (2, "value"),
+        (3, "code"),
+        (4, "unit"),
+        (5, "time"),
+    ]
     r = client.post("/api/ingest", json={"device": "MON-X", "seq": 1, "readings": [_reading("hr", 70)]})
     assert r.status_code == 422 and r.json()["rejected"][0]["field"] == "patient"
     r = client.post("/api/ingest", content=b"{not json")
@@ -131,9 +161,15 @@ def test_health(client: TestClient) -> None:
 
 
 def test_rooms_hold_environment_readings_only(client: TestClient) -> None:
-    r = client.post("/api/ingest", json={"device": "ENV-ICU-R01", "seq": 1, "readings": [
-        _reading("room_temp", 22.5), _reading("hr", 80)], "medications": [
-        {"drug": "paracetamol", "dose": 1000, "unit": "mg", "route": "oral"}]}).json()
+    r = client.post(
+        "/api/ingest",
+        json={
+            "device": "ENV-ICU-R01",
+            "seq": 1,
+            "readings": [_reading("room_temp", 22.5), _reading("hr", 80)],
+            "medications": [{"drug": "paracetamol", "dose": 1000, "unit": "mg", "route": "oral"}],
+        },
+    ).json()
     assert r["accepted"] == 1
     assert [(x["index"], x["field"]) for x in r["rejected"]] == [(1, "code"), (2, "patient")]
     state = client.get("/api/twins/ICU-R01/state").json()["latest"]
@@ -141,7 +177,24 @@ def test_rooms_hold_environment_readings_only(client: TestClient) -> None:
 
 
 def test_a_device_writes_only_about_the_twin_it_monitors(client: TestClient) -> None:
-    r = client.post("/api/ingest", json={"device": "MON-001", "patient": "P002", "seq": 9,
-                                         "readings": [_reading("hr", 80)]})
+    r = client.post(
+        "/api/ingest",
+        json={"device": "MON-001", "patient": "P002", "seq": 9, "readings": [_reading("hr", 80)]},
+    )
     assert r.status_code == 422
-    assert r.json()["rejected"][0]["field"] == "patient" and "monitors 'P001'" in r.json()["rejected"][0]["reason"]
+    assert (
+        r.json()["rejected"][0]["field"] == "patient"
+        and "monitors 'P001'" in r.json()["rejected"][0]["reason"]
+    )
+
+
+def test_a_new_link_applies_at_once_after_an_unlinked_reading(client: TestClient) -> None:
+    """The ingestor remembers that a device has no link (no query per message); a link made
+    through the API must still bind the device from the next message on."""
+    body = {"device": "MON-NEW", "patient": "P002", "seq": 1, "readings": [_reading("hr", 80)]}
+    assert client.post("/api/ingest", json=body).status_code == 200
+    assert client.put("/api/twins/MON-NEW", json={"kind": "device"}).status_code == 200
+    r = client.post("/api/relationships", json={"src": "MON-NEW", "type": "monitors", "dst": "P001"})
+    assert r.status_code in (200, 201), r.text
+    r = client.post("/api/ingest", json=dict(body, seq=2))
+    assert r.status_code == 422 and "monitors 'P001'" in r.json()["rejected"][0]["reason"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class Ingestor:
         self._patients: set[str] = set()
         self._places: set[str] = set()
         self._device_patient: dict[str, str] = {}
+        self._device_unlinked: dict[str, float] = {}  # device -> monotonic time the "no link" answer expires
         # How auto-registered patients are created; the Runtime points this at the Registry so the
         # change is announced on the bus like any other.
         self.register: Callable[[Twin], object] = lambda twin: self.store.put_twin(twin)
@@ -109,6 +111,7 @@ class Ingestor:
             self._patients = patients
             self._places = places
             self._device_patient = links
+            self._device_unlinked = {}
 
     def is_subject(self, twin_id: str) -> bool:
         """True when readings may be about this twin (a patient, or a monitored place)."""
@@ -124,15 +127,26 @@ class Ingestor:
             return True
         return False
 
+    UNLINKED_TTL_S = 5.0
+
     def patient_of_device(self, device: str) -> str | None:
+        """The twin a device monitors. Links made in this process refresh the cache at once
+        (runtime bus); a link made by another worker is seen within :attr:`UNLINKED_TTL_S`."""
+        now = time.monotonic()
         with self._lock:
             p = self._device_patient.get(device)
+            if p is None and self._device_unlinked.get(device, 0.0) > now:
+                return None
         if p is None:
             rels = self.store.relationships(device, type_=RelType.MONITORS, direction="out")
-            if rels:
-                p = rels[0].dst
-                with self._lock:
+            with self._lock:
+                if rels:
+                    p = rels[0].dst
                     self._device_patient[device] = p
+                else:
+                    if len(self._device_unlinked) > 100_000:
+                        self._device_unlinked.clear()
+                    self._device_unlinked[device] = now + self.UNLINKED_TTL_S
         return p
 
     def _resolve_subject(self, batch: ReadingBatch) -> tuple[str | None, dict[str, Any] | None]:
@@ -142,8 +156,9 @@ class Ingestor:
             # patient in the next bed. (Devices without a link, e.g. a relayed home device, may name one.)
             linked = self.patient_of_device(batch.device)
             if linked is not None and linked != subject:
-                return None, reject(None, "patient",
-                                    f"device {batch.device!r} monitors {linked!r}, not {str(subject)[:40]!r}")
+                return None, reject(
+                    None, "patient", f"device {batch.device!r} monitors {linked!r}, not {str(subject)[:40]!r}"
+                )
         if not subject and batch.device:
             subject = self.patient_of_device(batch.device)
             if subject is None:
