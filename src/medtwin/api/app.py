@@ -21,6 +21,7 @@ from medtwin import __version__
 from medtwin.api import audit as audit_api
 from medtwin.api import auth, charting, fhir, ingest_http, live, metrics, monitoring, problems, twins
 from medtwin.api import evacuation as evacuation_api
+from medtwin.api import evacuation_sweeps as evacuation_sweeps_api
 from medtwin.api import export as export_api
 from medtwin.api import homecare as homecare_api
 from medtwin.api import imaging as imaging_api
@@ -107,6 +108,7 @@ def create_app(
         export_api.router,
         homecare_api.router,
         evacuation_api.router,
+        evacuation_sweeps_api.router,
         training_api.router,
     ):
         app.include_router(router)

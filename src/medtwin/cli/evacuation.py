@@ -6,6 +6,8 @@
   ``agents`` (``exit_time_s`` per agent, in input order), ``stuck`` and the full report.
 * ``import PLAN`` a GeoJSON, LAS/LAZ or IFC plan to GeoJSON (``--out``) and/or the store;
 * ``demo`` the demo hospital's night or day census through a fire; ``compare`` variants;
+* ``sweep SCENARIO.json --axes JSON|FILE [--replications 3 --seed 1 --scheduler local:2] [--json]``
+  a grid of scenario settings x replications, here or on Dask (docs/sweeps.md);
 * ``glb BUILDING.geojson OUT.glb``; ``synth OUT.laz`` a synthetic scan of a known ward.
 
 Exit codes: 0 everyone reached safety, 1 someone did not (stuck, stranded, engine error: the
@@ -23,6 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medtwin.cli.sweep_opts import Scheduler
 from medtwin.core.errors import MedtwinError
 
 evac_app = typer.Typer(
@@ -224,3 +227,98 @@ def synth_cmd(out: Annotated[Path, typer.Argument(help="Output .laz or .las")], 
     pts = scan(seed=seed)
     write_laz(out, pts)
     sys.stdout.write(json.dumps({"points": len(pts), "truth": truth()}) + "\n")
+
+
+def _axes_arg(text: str) -> Any:
+    """``--axes``: a JSON object, or the path of a file holding one."""
+    from medtwin.core.errors import ValidationError
+
+    src = text.strip()
+    if not src.startswith("{"):
+        path = Path(src)
+        if not path.is_file():
+            raise ValidationError("a JSON object or the path of a JSON file", field="axes")
+        try:
+            src = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError(f"{path}: {exc.strerror}", field="axes") from None
+    try:
+        return json.loads(src)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno})", field="axes") from None
+
+
+def _print_grid(res: dict[str, Any], scheduler: str) -> None:
+    n = res["replications"]
+    t = Table(title=f"{len(res['rows'])} points x {n} replications = {res['tasks']} runs, seed {res['seed']} "
+              f"({scheduler or 'this process'})")  # fmt: skip
+    t.add_column("grid point", overflow="fold", min_width=min(24, max(len(r["label"]) for r in res["rows"])))
+    for c in ("done", "RSET mean", "RSET max", "at risk", "stranded"):
+        t.add_column(c, justify="right")
+    t.caption = "done: runs where everyone got out; RSET in s; at risk, stranded: the worst run"
+    for r in res["rows"]:
+        t.add_row(
+            r["label"], f"{r['completed']}/{n}",
+            *("—" if r[k] is None else str(r[k]) for k in ("rset_mean_s", "rset_max_s")),
+            str(r["at_risk_max"]), str(r["stranded_max"]),
+        )  # fmt: skip
+    Console().print(t)
+
+
+@evac_app.command("sweep")
+def sweep_cmd(
+    scenario: Annotated[
+        Path, typer.Argument(help="Base scenario JSON (as for run).", exists=True, dir_okay=False)
+    ],
+    axes: Annotated[
+        str,
+        typer.Option(
+            "--axes",
+            help='Grid axes: JSON object or file, e.g. \'{"alarm_s": [0, 60], "staff_response_s": [60, 180]}\'; '
+            "axes alarm_s, pre_movement_s, staff_response_s, strategy, dt, variants ([{name, changes}]).",
+        ),
+    ],
+    replications: Annotated[int, typer.Option(help="Runs per grid point (own seeds).")] = 3,
+    seed: Annotated[int, typer.Option(help="Sweep seed: every run's seed is spawned from it.")] = 1,
+    scheduler: Scheduler = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the grid result as one JSON object.")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Run every combination of scenario settings x replications (here or on Dask); same seed, same
+    results wherever it runs. Exit 0 when the sweep ran (the table says who got out), 1 when a run
+    failed or the scheduler is unreachable, 2 on invalid input."""
+    import contextlib
+
+    from medtwin.cli.sweep_opts import scheduler_from
+    from medtwin.compute import SweepError
+    from medtwin.compute.progress import rich_progress
+    from medtwin.services.safety.sweep import resolver, run_grid
+
+    doc = _load_json(scenario)
+    sched = ""
+    try:
+        grid_axes = _axes_arg(axes)
+        sched = scheduler_from(scheduler)
+        with contextlib.ExitStack() as stack:
+            resolve = None
+            if isinstance(doc, dict) and (doc.get("building") or doc.get("census")):
+                from medtwin.security.service import security_for
+                from medtwin.services.safety.service import safety_for
+
+                rt = stack.enter_context(_runtime(db))
+                resolve = resolver(safety_for(rt), security_for(rt).pseudonyms.pseudonym)
+            cb = stack.enter_context(rich_progress("evacuation sweep", quiet=as_json))
+            res = run_grid(doc, grid_axes, replications=replications, seed=seed, scheduler=sched or None,
+                           progress=cb, resolve=resolve)  # fmt: skip
+    except SweepError as exc:
+        raise _fail(exc, 1) from None
+    except MedtwinError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:  # scheduler unreachable (distributed raises OSError / TimeoutError)
+        raise _fail(ValueError(f"scheduler {sched!r}: {exc}"), 1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(res) + "\n")
+    else:
+        _print_grid(res, sched)

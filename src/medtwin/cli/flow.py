@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medtwin.cli.sweep_opts import Scheduler, scheduler_from
 from medtwin.core.errors import MedtwinError
 
 flow_app = typer.Typer(
@@ -264,10 +265,7 @@ def simulate(
     days: Annotated[int, typer.Option("--days", min=1, help="Open days simulated per replication.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the replications.")] = 1,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = one per CPU).")] = 0,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(envvar="MEDTWIN_DASK_SCHEDULER", help="Dask scheduler (tcp://host:8786, local[:N])."),
-    ] = None,
+    scheduler: Scheduler = None,
     no_delay_fit: Annotated[
         bool, typer.Option("--no-delay-fit", help="Do not calibrate extra (non-queue) delays.")
     ] = False,
@@ -285,6 +283,7 @@ def simulate(
 
     try:
         plans = [load_scenario(p) for p in what_if or []]
+        sched = scheduler_from(scheduler)
         with _progress("simulating", as_json) as cb:
             res = simulate_plans(
                 baseline,
@@ -297,7 +296,7 @@ def simulate(
                 workers=workers or (os.cpu_count() or 1),
                 calibrate_delays=not no_delay_fit,
                 progress=cb,
-                scheduler=scheduler,
+                scheduler=sched or None,
             )
     except MedtwinError as exc:
         _fail(exc, as_json)

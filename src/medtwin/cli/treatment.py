@@ -7,8 +7,9 @@
 * ``medtwin treat drugs``: the library. ``medtwin treat fit --patient P --drug D``: personalise a
   stored twin now.
 * ``medtwin treat compare --drug D (--patient P | --age .. --weight .. --height .. --sex .. [--scr ..])
-  --candidates JSON [--history JSON --levels JSON] [--horizon-h 48 --n 1000 --mic 1 --tox-limit 0.1]
-  [--json]``: Monte Carlo comparison. Offline, the time axis is minutes from now: past doses
+  --candidates JSON [--history JSON --levels JSON] [--horizon-h 48 --draws 1000 --mic 1 --tox-limit 0.1]
+  [--scheduler local:2] [--json]``: Monte Carlo comparison (``--scheduler``: the draws in chunks on
+  Dask, same result; docs/sweeps.md). Offline, the time axis is minutes from now: past doses
   (``--history``, regimen JSON as for ``pk simulate``) and levels (``[{"at_min": -30, "value": 14}]``)
   have negative times. With ``--patient`` the twin's stored doses, levels and fit are used and the
   run is stored.
@@ -26,6 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medtwin.cli.sweep_opts import Scheduler, scheduler_from
 from medtwin.core.errors import MedtwinError, ValidationError
 
 pk_app = typer.Typer(help="Pharmacokinetic simulation.", no_args_is_help=True)
@@ -231,27 +233,44 @@ def compare(
         str | None, typer.Option(help='Measured levels: [{"at_min": -30, "value": 14.2}]')
     ] = None,
     horizon_h: Annotated[float, typer.Option(help="Hours to evaluate from now.")] = 48.0,
-    n: Annotated[int, typer.Option(help="Monte Carlo draws.")] = 1000,
+    n: Annotated[
+        int,
+        typer.Option(
+            "--draws",
+            "--n",
+            help="Monte Carlo draws: 10-20,000 in this process, up to 200,000 with --scheduler.",
+        ),
+    ] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
     mic: Annotated[float, typer.Option(help="MIC, mg/L (AUC/MIC targets).")] = 1.0,
     tox_limit: Annotated[float, typer.Option(help="Highest acceptable P(toxicity).")] = 0.10,
     suggest: Annotated[
         bool, typer.Option("--suggest/--no-suggest", help="Search a dose for the first candidate.")
     ] = True,
+    scheduler: Scheduler = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Compare candidate regimens on the patient's (posterior or population) virtual replicas."""
+    """Compare candidate regimens on the patient's (posterior or population) virtual replicas.
+
+    With --scheduler the draws are simulated in chunks on Dask (docs/sweeps.md); the result is
+    the same as in this process for the same --seed."""
+    from medtwin.compute.progress import rich_progress
+
     try:
         specs = _json_arg(candidates, "candidates")
         if not isinstance(specs, list) or not specs:
             raise ValidationError("candidates must be a non-empty JSON list", field="candidates")
-        if patient is not None:
-            result = _compare_stored(patient, drug, specs, db, horizon_h, n, seed, mic, tox_limit, suggest)
-        else:
-            result = _compare_offline(
-                drug, model, _cov(age, weight, height, sex, scr, dialysis), specs, history, levels,
-                horizon_h, n, seed, mic, tox_limit, suggest,
-            )  # fmt: skip
+        sched = scheduler_from(scheduler)
+        with rich_progress("Monte Carlo (chunks)", quiet=as_json or not sched) as cb:
+            if patient is not None:
+                result = _compare_stored(
+                    patient, drug, specs, db, horizon_h, n, seed, mic, tox_limit, suggest, sched, cb
+                )
+            else:
+                result = _compare_offline(
+                    drug, model, _cov(age, weight, height, sex, scr, dialysis), specs, history, levels,
+                    horizon_h, n, seed, mic, tox_limit, suggest, sched, cb,
+                )  # fmt: skip
     except MedtwinError as exc:
         _fail(exc, as_json)
         return
@@ -272,6 +291,8 @@ def _compare_stored(
     mic: float,
     tox: float,
     suggest: bool,
+    scheduler: str = "",
+    progress: Any = None,
 ) -> dict[str, Any]:
     from medtwin.config import Settings
     from medtwin.runtime import Runtime
@@ -281,7 +302,8 @@ def _compare_stored(
     with Runtime(Settings.load(db=db, mqtt_enabled=False)) as rt:
         run = compare_for_twin(
             rt.store, TreatmentRepository(rt.store), patient, drug, specs, now=rt.clock.now(), horizon_h=horizon_h,
-            mic=mic, tox_limit=tox, n=n, seed=seed, suggest=suggest, actor="cli",
+            mic=mic, tox_limit=tox, n=n, seed=seed, suggest=suggest, actor="cli", scheduler=scheduler,
+            progress=progress,
         )  # fmt: skip
     return {"run_id": run["id"], "fit_id": run["fit_id"], "comparison": run["output"]}
 
@@ -299,12 +321,15 @@ def _compare_offline(
     mic: float,
     tox: float,
     suggest: bool,
+    scheduler: str = "",
+    progress: Any = None,
 ) -> dict[str, Any]:
     from medtwin.models.pharmacology.bayes import Level, fit_map, posterior_samples
     from medtwin.models.pharmacology.compare import compare_regimens
     from medtwin.models.pharmacology.library import get_drug
     from medtwin.models.pharmacology.regimen import parse_cli_regimen
     from medtwin.models.pharmacology.variability import sample_etas
+    from medtwin.services.treatment.fanout import MAX_DRAWS, compare_distributed
     from medtwin.services.treatment.pk import build_candidates, grid_step
 
     drug = get_drug(drug_name)
@@ -315,17 +340,24 @@ def _compare_offline(
         lv = [Level(float(x["at_min"]), float(x["value"])) for x in raw_levels]
     except (KeyError, TypeError, ValueError):
         raise ValidationError('levels must be [{"at_min": ..., "value": ...}]', field="levels") from None
-    if not 10 <= n <= 20000:
-        raise ValidationError("n must be 10-20000", field="n")
+    top = MAX_DRAWS if scheduler else 20000
+    if not 10 <= n <= top:
+        more = "" if scheduler else " in this process (up to 200,000 with --scheduler)"
+        raise ValidationError(f"draws (--draws) must be 10-{top:,}{more}", field="n")
     f = fit_map(model, cov, hist, lv) if model.has_iiv else None
     rng = np.random.default_rng(seed)
     post = posterior_samples(f, n, rng) if f is not None else np.zeros((n, len(model.eta_names)))
     prior = sample_etas(model.omega_matrix, n, rng)
-    cmp = compare_regimens(
-        drug, model, cov, build_candidates(drug, specs), post, history=hist, prior_etas=prior,
-        n_levels=len(lv), wres=[r["wres"] for r in (f.residuals if f else [])], start=0.0, end=horizon_h * 60.0,
-        mic=mic, tox_limit=tox, step=grid_step(horizon_h * 60.0), rng=rng, suggest_from=0 if suggest else None,
-    )  # fmt: skip
+    kw: dict[str, Any] = {
+        "history": hist, "prior_etas": prior, "n_levels": len(lv), "wres": [r["wres"] for r in (f.residuals if f else [])],
+        "start": 0.0, "end": horizon_h * 60.0, "mic": mic, "tox_limit": tox, "step": grid_step(horizon_h * 60.0),
+        "rng": rng, "suggest_from": 0 if suggest else None,
+    }  # fmt: skip
+    cands = build_candidates(drug, specs)
+    if scheduler:
+        cmp = compare_distributed(scheduler, drug.name, model.key, cov, cands, post, progress=progress, **kw)
+    else:
+        cmp = compare_regimens(drug, model, cov, cands, post, **kw)
     return {"fit": None if f is None else f.as_dict(), "comparison": cmp.as_dict()}
 
 

@@ -176,7 +176,7 @@ POLICY: tuple[Rule, ...] = (
       for p in ("buildings", "buildings/{building_id}", "buildings/{building_id}/model.glb",
                 "buildings/{building_id}/occupants", "presets", "runs", "runs/{run_id}", "runs/{run_id}/replay")),
     R("PUT", "/api/evacuation/buildings/{building_id}", "evac.run"),
-    *(R("POST", f"/api/evacuation/{p}", "evac.run") for p in ("buildings/{building_id}/import", "runs", "compare")),
+    *(R("POST", f"/api/evacuation/{p}", "evac.run") for p in ("buildings/{building_id}/import", "runs", "compare", "sweeps")),
     # --- training (issue 12): trainees play published, de-identified cases (their own sessions only);
     # educators build cases from real twins in their care scope (verb "teach": patient.teach, through the
     # de-identified export), edit them and see cohorts and replays; demo cases: admins

@@ -27,7 +27,7 @@ from medtwin.models.pharmacology.covariates import Covariates
 from medtwin.models.pharmacology.identifiability import Confidence, assess
 from medtwin.models.pharmacology.library.base import Drug, PopModel
 from medtwin.models.pharmacology.linear import FloatArray
-from medtwin.models.pharmacology.metrics import evaluation_grid, exposure
+from medtwin.models.pharmacology.metrics import Exposure, evaluation_grid, exposure
 from medtwin.models.pharmacology.predict import predict
 from medtwin.models.pharmacology.regimen import Dose
 
@@ -120,40 +120,56 @@ def _quantiles(x: FloatArray) -> list[float]:
     return [float(v) for v in np.nanpercentile(x, QUANTILES, axis=0)]
 
 
-def _evaluate(s: _Setup, cand: Candidate, *, curves: bool = True) -> tuple[CandidateResult, Any]:
+def _simulate(s: _Setup, cand: Candidate) -> tuple[FloatArray, Any, Exposure]:
+    """Times, prediction and exposure of every draw of ``s`` under ``cand`` (rows are independent:
+    a draw's values do not depend on the other draws, so parts of the draws combine exactly)."""
     doses = [*s.history, *cand.doses]
     offsets = [
         c.offset_h for c in (s.drug.target, s.drug.toxicity) if c is not None and c.metric == "post_dose"
     ]
     t = evaluation_grid(doses, s.start, s.end, s.step, offsets)
     pred = predict(s.model, s.cov, doses, t, s.etas, ec50_etas=s.ec50_etas)
-    ex = exposure(s.drug.target, s.drug.toxicity, pred, doses, s.start, s.end, s.mic)
-    out: dict[str, list[float]] = {}
-    if curves:
-        sel = np.unique(
-            np.concatenate(
-                [np.flatnonzero(np.isin(t, np.arange(s.start, s.end + 1e-9, s.step))), [len(t) - 1]]
-            )
-        )
-        out["t_h"] = [float(x) / 60.0 for x in t[sel]]
-        q = np.nanpercentile(pred.sim.cp[:, sel], QUANTILES, axis=0)
-        out["cp_p5"], out["cp_p50"], out["cp_p95"] = (list(map(float, row)) for row in q)
-        if pred.effect is not None:
-            qe = np.nanpercentile(pred.effect[:, sel], QUANTILES, axis=0)
-            out["effect_p5"], out["effect_p50"], out["effect_p95"] = (list(map(float, row)) for row in qe)
-    res = CandidateResult(
+    return t, pred, exposure(s.drug.target, s.drug.toxicity, pred, doses, s.start, s.end, s.mic)
+
+
+def _curve_index(s: _Setup, t: FloatArray) -> Any:
+    grid = np.arange(s.start, s.end + 1e-9, s.step)
+    return np.unique(np.concatenate([np.flatnonzero(np.isin(t, grid)), [len(t) - 1]]))
+
+
+def _curves(t_sel: FloatArray, cp: FloatArray, effect: FloatArray | None) -> dict[str, list[float]]:
+    """Median and 90 % curves from the draws' values (rows) at the curve times."""
+    out: dict[str, list[float]] = {"t_h": [float(x) / 60.0 for x in t_sel]}
+    q = np.nanpercentile(cp, QUANTILES, axis=0)
+    out["cp_p5"], out["cp_p50"], out["cp_p95"] = (list(map(float, row)) for row in q)
+    if effect is not None:
+        qe = np.nanpercentile(effect, QUANTILES, axis=0)
+        out["effect_p5"], out["effect_p50"], out["effect_p95"] = (list(map(float, row)) for row in qe)
+    return out
+
+
+def _result(drug: Drug, cand: Candidate, ex: Exposure, curves: dict[str, list[float]]) -> CandidateResult:
+    return CandidateResult(
         label=cand.label,
         doses=cand.doses,
-        p_target=float(np.mean(ex.in_target)) if s.drug.target else float("nan"),
-        p_toxicity=float(np.mean(ex.toxic)) if s.drug.toxicity else 0.0,
+        p_target=float(np.mean(ex.in_target)) if drug.target else float("nan"),
+        p_toxicity=float(np.mean(ex.toxic)) if drug.toxicity else 0.0,
         time_in_window=float(np.mean(ex.time_in_window)),
         target_quantiles=None if ex.target_value is None else _quantiles(ex.target_value),
         toxicity_quantiles=None if ex.tox_value is None else _quantiles(ex.tox_value),
-        curves=out,
+        curves=curves,
         confidence=None,
         total_mg=cand.total_mg,
     )
-    return res, ex
+
+
+def _evaluate(s: _Setup, cand: Candidate, *, curves: bool = True) -> tuple[CandidateResult, Any]:
+    t, pred, ex = _simulate(s, cand)
+    out: dict[str, list[float]] = {}
+    if curves:
+        sel = _curve_index(s, t)
+        out = _curves(t[sel], pred.sim.cp[:, sel], None if pred.effect is None else pred.effect[:, sel])
+    return _result(s.drug, cand, ex, out), ex
 
 
 def _rank(results: list[CandidateResult], tox_limit: float, drug: Drug) -> None:
@@ -202,6 +218,24 @@ def _scaled(drug: Drug, template: Candidate, amount: float) -> Candidate:
     return Candidate(f"{amount:g} mg", tuple(doses))
 
 
+def check_request(drug: Drug, candidates: Sequence[Candidate], tox_limit: float) -> None:
+    if drug.target is None:
+        raise ValidationError(
+            f"{drug.display} has no therapeutic target in the library: nothing to compare", field="drug"
+        )
+    if not candidates:
+        raise ValidationError("give at least one candidate regimen", field="candidates")
+    if not 0 <= tox_limit <= 1:
+        raise ValidationError("toxicity limit must be a probability", field="tox_limit")
+
+
+def ec50_draws(model: PopModel, n: int, rng: np.random.Generator) -> FloatArray | None:
+    """Per-draw EC50 deviations of models with EC50 variability (drawn after the parameter draws)."""
+    if model.pd is not None and model.pd.ec50_omega2 > 0:
+        return np.asarray(rng.normal(0.0, np.sqrt(model.pd.ec50_omega2), n), dtype=np.float64)
+    return None
+
+
 def compare_regimens(
     drug: Drug,
     model: PopModel,
@@ -223,34 +257,17 @@ def compare_regimens(
     max_dose_mg: float | None = None,
 ) -> Comparison:
     """Compare ``candidates`` over the draws ``etas`` (posterior, or prior without levels)."""
-    if drug.target is None:
-        raise ValidationError(
-            f"{drug.display} has no therapeutic target in the library: nothing to compare", field="drug"
-        )
-    if not candidates:
-        raise ValidationError("give at least one candidate regimen", field="candidates")
-    if not 0 <= tox_limit <= 1:
-        raise ValidationError("toxicity limit must be a probability", field="tox_limit")
-    rng = rng or np.random.default_rng(0)
-    ec50: FloatArray | None = None
-    if model.pd is not None and model.pd.ec50_omega2 > 0:
-        ec50 = np.asarray(rng.normal(0.0, np.sqrt(model.pd.ec50_omega2), etas.shape[0]), dtype=np.float64)
+    check_request(drug, candidates, tox_limit)
+    ec50 = ec50_draws(model, etas.shape[0], rng or np.random.default_rng(0))
     s = _Setup(drug, model, cov, tuple(history), etas, ec50, start, end, mic, step)
     results: list[CandidateResult] = []
     for cand in candidates:
         res, ex = _evaluate(s, cand)
+        prior_q = None
         if prior_etas is not None:
             s_prior = _Setup(drug, model, cov, tuple(history), prior_etas, ec50, start, end, mic, step)
-            _, ex_prior = _evaluate(s_prior, cand, curves=False)
-            qp = ex_prior.target_value if ex_prior.target_value is not None else ex_prior.in_target
-            qq = ex.target_value if ex.target_value is not None else ex.in_target
-            res.confidence = assess(
-                qp, qq, n_levels=n_levels, wres=wres, quantity=f"the {drug.target.describe()} of {cand.label}"
-            )
-        elif n_levels == 0:
-            res.confidence = Confidence(
-                "population", None, ["no measured levels: this is the population prediction"]
-            )
+            prior_q = _confidence_quantity(_simulate(s_prior, cand)[2])
+        res.confidence = _confidence(drug, cand, _confidence_quantity(ex), prior_q, n_levels, wres)
         results.append(res)
     _rank(results, tox_limit, drug)
     suggestion = None
@@ -261,17 +278,44 @@ def compare_regimens(
         model=model.key,
         results=results,
         suggestion=suggestion,
-        settings={
-            "n": int(etas.shape[0]),
-            "start_min": start,
-            "end_min": end,
-            "mic": mic,
-            "tox_limit": tox_limit,
-            "step_min": step,
-            "target": drug.target.describe(),
-            "toxicity": drug.toxicity.describe() if drug.toxicity else None,
-        },
+        settings=_settings(drug, int(etas.shape[0]), start, end, mic, tox_limit, step),
     )
+
+
+def _settings(
+    drug: Drug, n: int, start: float, end: float, mic: float, tox_limit: float, step: float
+) -> dict[str, Any]:
+    return {
+        "n": n,
+        "start_min": start,
+        "end_min": end,
+        "mic": mic,
+        "tox_limit": tox_limit,
+        "step_min": step,
+        "target": drug.target.describe() if drug.target else None,
+        "toxicity": drug.toxicity.describe() if drug.toxicity else None,
+    }
+
+
+def _confidence_quantity(ex: Exposure) -> FloatArray:
+    return ex.target_value if ex.target_value is not None else ex.in_target
+
+
+def _confidence(
+    drug: Drug,
+    cand: Candidate,
+    post_q: FloatArray,
+    prior_q: FloatArray | None,
+    n_levels: int,
+    wres: Sequence[float],
+) -> Confidence | None:
+    """Confidence of ``cand``'s prediction: prior vs posterior spread of the target quantity."""
+    if prior_q is not None:
+        what = drug.target.describe() if drug.target else "target"
+        return assess(prior_q, post_q, n_levels=n_levels, wres=wres, quantity=f"the {what} of {cand.label}")
+    if n_levels == 0:
+        return Confidence("population", None, ["no measured levels: this is the population prediction"])
+    return None
 
 
 def evaluate_chunk(
@@ -341,22 +385,34 @@ def summarise(
     return results
 
 
-def suggest_dose(
-    s: _Setup, template: Candidate, tox_limit: float, max_dose_mg: float | None = None
-) -> dict[str, Any]:
+def suggestion_amounts(drug: Drug, template: Candidate, max_dose_mg: float | None = None) -> list[float]:
+    """The dose amounts the suggestion searches: multiples of the drug's dose step up to
+    ``max_dose_mg`` (default 3x the template's largest dose), at most 40 of them."""
     amounts = {d.amount for d in template.doses}
-    base = max(amounts) if amounts else s.drug.dose_step_mg
+    base = max(amounts) if amounts else drug.dose_step_mg
     top = max_dose_mg or 3.0 * base
-    step = s.drug.dose_step_mg
+    step = drug.dose_step_mg
     n = int(top // step)
     if n > 40:
         step = float(np.ceil(top / 40 / step) * step)
         n = int(top // step)
-    grid = [step * i for i in range(1, n + 1)]
+    return [step * i for i in range(1, n + 1)]
+
+
+def suggest_dose(
+    s: _Setup, template: Candidate, tox_limit: float, max_dose_mg: float | None = None
+) -> dict[str, Any]:
+    grid = suggestion_amounts(s.drug, template, max_dose_mg)
     rows = []
     for a in grid:
         res, _ = _evaluate(s, _scaled(s.drug, template, a), curves=False)
         rows.append({"dose_mg": a, "p_target": res.p_target, "p_toxicity": res.p_toxicity})
+    return _suggestion(template, grid, rows, tox_limit)
+
+
+def _suggestion(
+    template: Candidate, grid: list[float], rows: list[dict[str, Any]], tox_limit: float
+) -> dict[str, Any]:
     ok = [r for r in rows if r["p_toxicity"] < tox_limit]
     out: dict[str, Any] = {"template": template.label, "grid": rows, "tox_limit": tox_limit}
     if not ok:

@@ -23,7 +23,8 @@ from typing import Any
 from medtwin.compute import run_sweep, task_seeds
 from medtwin.core.errors import ValidationError
 from medtwin.models.evacuation import plan, results
-from medtwin.models.evacuation.scenario import ScenarioError, parse
+from medtwin.models.evacuation.building import BuildingError
+from medtwin.models.evacuation.scenario import parse
 
 SCALAR_AXES = ("alarm_s", "pre_movement_s", "staff_response_s", "strategy", "dt")
 MAX_TASKS = 10_000
@@ -86,6 +87,16 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _point_error(exc: BuildingError | ValidationError, point: dict[str, Any]) -> ValidationError:
+    """A grid point's error naming the axis (``axes.alarm_s``) when an axis value caused it."""
+    field = exc.field
+    if field in point:
+        field = f"axes.{field}"
+    elif "variants" in point and field:
+        field = f"axes.variants: {field}"
+    return ValidationError(f"{exc.reason} (grid point {label(point)})", field=field)
+
+
 def run_grid(
     base: dict[str, Any],
     axes: dict[str, list[Any]],
@@ -99,23 +110,22 @@ def run_grid(
     """Run the grid (see the module docstring). ``resolve(doc, changes)`` turns a document into
     (building, scenario); default: :func:`~medtwin.models.evacuation.scenario.parse` (self-contained
     documents); :func:`resolver` uses a :class:`SafetyService` (stored buildings, census, variants)."""
+    if not isinstance(base, dict):
+        raise ValidationError("must be a JSON object", field="scenario")
     points = grid_points(axes) if axes else [{}]
     if replications < 1 or len(points) * replications > MAX_TASKS:
         raise ValidationError(f"1 to {MAX_TASKS} runs per grid", field="replications")
     resolved = []
     for p in points:
         doc, changes = _point_doc(base, p)
-        if resolve is not None:
-            resolved.append(resolve(doc, changes))
-        elif changes:
+        if changes and resolve is None:
             raise ValidationError(
                 "variants need the safety service (a stored building)", field="axes.variants"
             )
-        else:
-            try:
-                resolved.append(parse(doc))
-            except ScenarioError as exc:
-                raise ValidationError(exc.reason, field=exc.field) from None
+        try:
+            resolved.append(resolve(doc, changes) if resolve is not None else parse(doc))
+        except (BuildingError, ValidationError) as exc:
+            raise _point_error(exc, p) from None
     items = [(i, r) for i in range(len(points)) for r in range(replications)]
     seeds = task_seeds(seed, len(items))
     runs = run_sweep(evac_task, items, seeds=seeds, shared=resolved, scheduler=scheduler, progress=progress)

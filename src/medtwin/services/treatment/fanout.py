@@ -15,8 +15,15 @@ Usage (any scheduler, e.g. ``LocalCluster`` on one machine or a cluster address)
     with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
         cmp = compare_on_dask(client, "vancomycin", None, cov, candidates, etas, start=0, end=2880)
 
+:func:`compare_distributed` is the full comparison (confidence, EC50 variability, dose
+suggestion, curves) split into parts of the draws (:mod:`medtwin.models.pharmacology.parts`): for
+the same draws and generator it equals :func:`~medtwin.models.pharmacology.compare.compare_regimens`
+bit for bit, in this process or on any scheduler (``medtwin treat compare --scheduler``).
+:func:`compare_on_dask` is the lean variant (probabilities and quantiles; curves from the first
+chunk; no confidence, suggestion or EC50 variability) used by ``benchmarks/mc_dask.py``.
+
 Dask is an optional dependency (the ``bench`` and ``test`` extras); importing this module
-without it fails only when :func:`compare_on_dask` is called.
+without it fails only when a scheduler is given.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from medtwin.models.pharmacology.compare import (
 from medtwin.models.pharmacology.covariates import Covariates
 from medtwin.models.pharmacology.library import get_drug
 from medtwin.models.pharmacology.linear import FloatArray
+from medtwin.models.pharmacology.parts import CURVE_DRAWS, PartSpec, combine, evaluate_part, make_spec
 from medtwin.models.pharmacology.regimen import Dose
 
 
@@ -106,3 +114,60 @@ def draws(omega: FloatArray, n: int, seed: int = 0) -> FloatArray:
     from medtwin.models.pharmacology.variability import sample_etas
 
     return sample_etas(omega, n, np.random.default_rng(seed))
+
+
+MAX_DRAWS = 200_000  # with a scheduler (one process: 20,000); bounds what the driver holds (docs/sweeps.md)
+
+
+def _part_task(item: tuple[int, FloatArray, FloatArray | None, FloatArray | None], _seed: int,
+               spec: PartSpec) -> dict[str, Any]:  # fmt: skip
+    return evaluate_part(spec, *item)
+
+
+def compare_distributed(
+    scheduler: Any,
+    drug_name: str,
+    model_key: str | None,
+    cov: Covariates,
+    candidates: Sequence[Candidate],
+    etas: FloatArray,
+    *,
+    prior_etas: FloatArray | None = None,
+    n_levels: int = 0,
+    wres: Sequence[float] = (),
+    history: Sequence[Dose] = (),
+    start: float,
+    end: float,
+    mic: float = 1.0,
+    tox_limit: float = 0.10,
+    step: float = 10.0,
+    rng: np.random.Generator | None = None,
+    suggest_from: int | None = 0,
+    max_dose_mg: float | None = None,
+    chunk_size: int = 2000,
+    curve_draws: int = CURVE_DRAWS,
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    """:func:`~medtwin.models.pharmacology.compare.compare_regimens` with the same arguments, its
+    draws split into chunks of ``chunk_size`` run through :func:`medtwin.compute.run_sweep` on
+    ``scheduler`` (None or "" here, "local[:N]", an address or a Client). ``rng`` is used as
+    ``compare_regimens`` uses it (EC50 draws), so the results are identical."""
+    from medtwin.compute import run_sweep
+    from medtwin.models.pharmacology.compare import ec50_draws
+
+    spec = make_spec(drug_name, model_key, cov, candidates, history=history, start=start, end=end, mic=mic,
+                     step=step, tox_limit=tox_limit, suggest_from=suggest_from, max_dose_mg=max_dose_mg,
+                     curve_draws=curve_draws)  # fmt: skip
+    n = int(etas.shape[0])
+    if prior_etas is not None and prior_etas.shape[0] != n:
+        raise ValueError("prior_etas needs as many draws as etas")
+    ec50 = ec50_draws(get_drug(drug_name).model(model_key), n, rng or np.random.default_rng(0))
+    size = max(1, chunk_size)
+    items = [
+        (lo, etas[lo : lo + size], None if prior_etas is None else prior_etas[lo : lo + size],
+         None if ec50 is None else ec50[lo : lo + size])
+        for lo in range(0, n, size)
+    ]  # fmt: skip
+    parts = run_sweep(_part_task, items, seeds=[0] * len(items), shared=spec, scheduler=scheduler,
+                      progress=progress)  # fmt: skip
+    return combine(spec, parts, n_levels=n_levels, wres=wres, tox_limit=tox_limit)

@@ -14,7 +14,7 @@ regimen then gets its own confidence for the quantity its target is defined on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -205,11 +205,19 @@ def compare_for_twin(
     seed: int = 0,
     suggest: bool = True,
     actor: str = "system",
+    scheduler: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Monte Carlo comparison of candidate regimens (starting now) on the twin's current fit; stored as a run."""
+    """Monte Carlo comparison of candidate regimens (starting now) on the twin's current fit; stored as a run.
+    With a ``scheduler`` (docs/sweeps.md) the draws are simulated in chunks there (same result)."""
     drug = get_drug(drug_name)
-    if not 1 <= n <= 20000:
-        raise ValidationError("n must be 1-20000", field="n")
+    from medtwin.services.treatment.fanout import MAX_DRAWS
+
+    top = MAX_DRAWS if scheduler else 20000
+    if not 1 <= n <= top:
+        raise ValidationError(
+            f"n must be 1-{top}" + ("" if scheduler else " (more with a Dask scheduler)"), field="n"
+        )
     if not 1 <= horizon_h <= 24 * 14:
         raise ValidationError("horizon must be 1 h to 14 days", field="horizon_h")
     fit_row = current_or_new_fit(store, repo, twin_id, drug, now, actor)
@@ -218,24 +226,21 @@ def compare_for_twin(
     fit = Fit.from_dict(fit_row["fit"])
     rng = np.random.default_rng(seed)
     cands = build_candidates(drug, specs)
-    cmp: Comparison = compare_regimens(
-        drug,
-        model,
-        data.covariates,
-        cands,
-        posterior_samples(fit, n, rng),
-        history=data.doses,
-        prior_etas=sample_etas(fit.omega, n, rng),
-        n_levels=fit.n_levels,
-        wres=[r["wres"] for r in fit.residuals],
-        start=0.0,
-        end=horizon_h * 60.0,
-        mic=mic,
-        tox_limit=tox_limit,
-        step=grid_step(horizon_h * 60.0),
-        rng=rng,
-        suggest_from=0 if suggest else None,
-    )
+    post = posterior_samples(fit, n, rng)
+    kw: dict[str, Any] = {
+        "history": data.doses, "prior_etas": sample_etas(fit.omega, n, rng), "n_levels": fit.n_levels,
+        "wres": [r["wres"] for r in fit.residuals], "start": 0.0, "end": horizon_h * 60.0, "mic": mic,
+        "tox_limit": tox_limit, "step": grid_step(horizon_h * 60.0), "rng": rng, "suggest_from": 0 if suggest else None,
+    }  # fmt: skip
+    cmp: Comparison
+    if scheduler:
+        from medtwin.services.treatment.fanout import compare_distributed
+
+        cmp = compare_distributed(
+            scheduler, drug.name, model.key, data.covariates, cands, post, progress=progress, **kw
+        )
+    else:
+        cmp = compare_regimens(drug, model, data.covariates, cands, post, **kw)
     record = {
         "input": {
             "candidates": list(specs),
