@@ -64,3 +64,26 @@ def test_simulate_alone() -> None:
     assert code == 0, out
     rows = json.loads(out)
     assert len(rows) == 21 and rows[-1]["state"]["red_cells_ml"] == 280  # one unit over 15 min
+
+
+def test_library_filters_sessions_and_model_choices(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    opioid = json.loads(run("new", "--condition", "opioid_overdose", "--publish", "--db", db, "--json")[1])
+    sepsis = json.loads(run("new", "--condition", "sepsis", "--db", db, "--json")[1])
+    assert run("edit", sepsis["id"], "--patch", '{"tags": ["Urology", "sepsis"]}', "--db", db)[0] == 0
+    code, out = run("cases", "--tag", "urology", "--db", db, "--json")
+    assert code == 0 and [c["id"] for c in json.loads(out)] == [sepsis["id"]]  # tags match case-insensitively
+    code, out = run(
+        "cases", "--specialty", opioid["specialty"], "--status", "published", "--db", db, "--json"
+    )
+    assert [c["id"] for c in json.loads(out)] == [opioid["id"]]
+    code, out = run("play", opioid["id"], "--diagnosis", "T40.4", "--db", db, "--json")
+    sid = json.loads(out)["session"]["id"]
+    code, out = run("sessions", "--case", opioid["id"], "--db", db, "--json")
+    assert code == 0 and [s["id"] for s in json.loads(out)] == [sid]
+    assert run("sessions", "--case", sepsis["id"], "--db", db, "--json")[1].strip() == "[]"
+    code, out = run("simulate", "--condition", "respiratory_failure", "--minutes", "5", "--json", "--params",
+                    '{"reservoir_fio2": 0.9}', "--actions", '[{"t": 1, "kind": "oxygen", "device": "reservoir_mask", "flow": 15}]')  # fmt: skip
+    assert code == 0 and json.loads(out)[-1]["fio2"] == 0.9
+    code, out = run("simulate", "--condition", "sepsis", "--json", "--params", '{"reservoir_fio2": 0.99}')
+    assert code == 2 and json.loads(out)["error"]["field"] == "params.reservoir_fio2"

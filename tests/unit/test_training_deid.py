@@ -175,6 +175,21 @@ def test_trainees_never_reach_the_source_or_the_answers(world: tuple[TestClient,
             "presenting",
             "max_minutes",
         }
+    # the educator's routes: build, edit, publish, export, import, seed; a trainee gets 403 on each
+    some = c.get("/api/training/cases", headers=tr).json()[0]["id"]
+    for method, url, body in (("POST", "/api/training/cases", {"condition": "sepsis"}),
+                              ("PUT", f"/api/training/cases/{some}", {"status": "draft"}),
+                              ("GET", f"/api/training/cases/{some}/export", None),
+                              ("POST", "/api/training/cases/import", {}), ("POST", "/api/training/demo-cases", None),
+                              ("GET", f"/api/training/cases/{some}/cohort", None)):  # fmt: skip
+        assert c.request(method, url, json=body, headers=tr).status_code == 403, (method, url)
+    # a trainee's library has no answers and cannot be searched by condition (the diagnosis)
+    assert (
+        c.get("/api/training/cases?condition=opioid_overdose", headers=tr).json()
+        == c.get("/api/training/cases", headers=tr).json()
+    )
+    cat = c.get("/api/training/catalogue", headers=tr).json()
+    assert cat["conditions"] == [] and cat["choices"] == [] and cat["actions"]
     # an educator whose scope does not cover the patient may not build from it
     other = auth_headers(rt, "educator", user="edu-other", patients=("NOBODY",))
     assert c.post(f"/api/training/twins/{PID}/case", json={}, headers=other).status_code == 403

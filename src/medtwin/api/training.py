@@ -28,7 +28,9 @@ from medtwin.api.guard import filtered, principal_of
 from medtwin.core.errors import ValidationError
 from medtwin.core.model import TwinKind
 from medtwin.models.virtual_patient.actions import catalogue as action_catalogue
+from medtwin.models.virtual_patient.choices import catalogue as choice_catalogue
 from medtwin.models.virtual_patient.conditions import CONDITIONS
+from medtwin.models.virtual_patient.outcome import DANGER
 from medtwin.models.virtual_patient.sources import SOURCES
 from medtwin.runtime import Runtime
 from medtwin.security.audit import audit
@@ -79,15 +81,21 @@ def catalogue(request: Request) -> dict[str, Any]:
         "stages": list(STAGE_ORDER), "speeds": list(SPEEDS),
         "conditions": [{"key": c.key, "label": c.label, "icd10": c.icd10, "specialty": c.specialty}
                        for c in CONDITIONS.values()] if teach else [],
+        "choices": choice_catalogue() if teach else [], "danger": [
+            {"key": d[1], "op": d[2], "default": d[3], "source": d[4]} for d in DANGER] if teach else [],
         "sources": SOURCES,
     }  # fmt: skip
 
 
 @router.get("/cases")
 async def list_cases(
-    rt: RT, request: Request, status: str | None = None, condition: str | None = None
-) -> list[dict[str, Any]]:
-    return await _run(_svc(rt).cases, _viewer(request), status=status, condition=condition)  # type: ignore[no-any-return]
+    rt: RT, request: Request, status: str | None = None, condition: str | None = None,
+    specialty: str | None = None, difficulty: str | None = None, tag: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The library (trainees: published cases, no answers); filters by status and condition
+    (educators), specialty, difficulty and tag."""
+    return await _run(_svc(rt).cases, _viewer(request), status=status, condition=condition,  # type: ignore[no-any-return]
+                      specialty=specialty, difficulty=difficulty, tag=tag)  # fmt: skip
 
 
 @router.post("/cases", status_code=201)

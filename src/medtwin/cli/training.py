@@ -77,21 +77,54 @@ def _json_arg(text: str | None, name: str) -> Any:
 
 
 def _cases_table(rows: list[dict[str, Any]]) -> None:
-    t = Table("id", "title", "condition", "specialty", "difficulty", "status", "source")
+    t = Table("title", "condition", "specialty", "difficulty", "status", "source")
+    t.add_column("id", no_wrap=True)
     for c in rows:
-        t.add_row(c["id"], c["title"], c.get("condition", ""), c.get("specialty", ""), c.get("difficulty", ""),
-                  c.get("status", ""), c.get("source", {}).get("kind", ""))  # fmt: skip
+        t.add_row(c["title"], c.get("condition", ""), c.get("specialty", ""), c.get("difficulty", ""),
+                  c.get("status", ""), c.get("source", {}).get("kind", ""), c["id"])  # fmt: skip
     Console().print(t)
 
 
 @training_app.command("cases")
 def cases(
-    db: Db = None, status: Annotated[str | None, typer.Option()] = None, as_json: AsJson = False
-) -> None:
-    """List the case library."""
+    db: Db = None, status: Annotated[str | None, typer.Option()] = None,
+    condition: Annotated[str | None, typer.Option()] = None, specialty: Annotated[str | None, typer.Option()] = None,
+    difficulty: Annotated[str | None, typer.Option()] = None, tag: Annotated[str | None, typer.Option()] = None,
+    as_json: AsJson = False,
+) -> None:  # fmt: skip
+    """List the case library (filters: status, condition, specialty, difficulty, tag)."""
     rt, svc = _svc(db)
+    f = {
+        "status": status,
+        "condition": condition,
+        "specialty": specialty,
+        "difficulty": difficulty,
+        "tag": tag,
+    }
     with rt:
-        _out(_run(lambda: svc.cases(_educator(), status=status), as_json), as_json, _cases_table)
+        _out(_run(lambda: svc.cases(_educator(), **f), as_json), as_json, _cases_table)
+
+
+@training_app.command("sessions")
+def sessions(
+    case_id: Annotated[str | None, typer.Option("--case", help="Only this case's sessions.")] = None,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """List training sessions (every trainee's), newest first."""
+    rt, svc = _svc(db)
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        t = Table("created", "trainee", "case", "status", "score", "diagnosis")
+        t.add_column("id", no_wrap=True)
+        for s in rows:
+            dx = (s.get("diagnosis") or {}).get("primary", {}).get("code", "")
+            t.add_row(str(s["created"])[:19], s["trainee"], s["case_id"], s["status"],
+                      "" if s.get("score_total") is None else f"{s['score_total']:g}", dx, s["id"])  # fmt: skip
+        Console().print(t)
+
+    with rt:
+        _out(_run(lambda: svc.sessions(_educator(), case_id=case_id), as_json), as_json, table)
 
 
 @training_app.command("build")
@@ -120,6 +153,9 @@ def build(
         if publish:
             case = _run(lambda: svc.edit_case(case["id"], {"status": "published"}), as_json)
     _out(case if as_json else [case], as_json, None if as_json else _cases_table)
+    warning = (case["physiology"].get("calibration") or {}).get("warning")
+    if warning and not as_json:
+        console.print(f"[yellow]calibration:[/yellow] {warning}")
 
 
 @training_app.command("new")
@@ -286,6 +322,9 @@ def simulate(
     severity: Annotated[float | None, typer.Option(help="0-1 (default: the condition's)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     actions: Annotated[str, typer.Option(help='JSON list of {"t", "kind", ...params}.')] = "[]",
+    params: Annotated[
+        str | None, typer.Option(help='JSON overrides of modelling choices, e.g. {"reservoir_fio2": 0.6}.')
+    ] = None,
     minutes: Annotated[float, typer.Option()] = 60.0,
     every: Annotated[int, typer.Option(help="Print every n-th minute.")] = 5,
     as_json: AsJson = False,
@@ -300,7 +339,7 @@ def simulate(
         from medtwin.models.virtual_patient.conditions import get_condition
 
         sev = get_condition(condition).default_severity if severity is None else severity
-        vp = run(PatientSpec(condition, sev, seed), parsed, minutes)
+        vp = run(PatientSpec(condition, sev, seed, params=_json_arg(params, "params") or {}), parsed, minutes)
         return [{k: v for k, v in h.items() if k != "shown"} for h in vp.history]
 
     rows = _run(go, as_json)

@@ -83,8 +83,9 @@ class Action:
         return {"t": self.t, "kind": self.kind, "params": dict(self.params)}
 
 
-def fio2_of(params: dict[str, Any]) -> float:
-    """Approximate FiO2 (fraction) of an oxygen order (bts_oxygen)."""
+def fio2_of(params: dict[str, Any], reservoir: float = 0.75) -> float:
+    """Approximate FiO2 (fraction) of an oxygen order (bts_oxygen; the reservoir mask's value is a
+    choice within BTS's range, :mod:`.choices`)."""
     dev = params.get("device", "nasal_cannula")
     flow = float(params.get("flow") or 0)
     if dev == "off" or (dev != "venturi" and flow <= 0):
@@ -95,7 +96,7 @@ def fio2_of(params: dict[str, Any]) -> float:
         return min(0.40 + 0.04 * (min(max(flow, 5.0), 10.0) - 5.0), 0.60)
     if dev == "venturi":
         return float(params.get("fio2") or 28) / 100.0
-    return 0.75  # reservoir mask
+    return reservoir  # reservoir mask
 
 
 def parse_action(data: dict[str, Any], t: float) -> Action:

@@ -53,6 +53,7 @@ class Circulation:
     bled: float = 0.0  # mL lost so far
     crystalloid_ml: float = 0.0  # given so far
     blood_ml: float = 0.0  # red cells given so far
+    retained: float = CRYSTALLOID_RETAINED  # fraction of crystalloid that stays (choices.py)
 
     def __post_init__(self) -> None:
         self.bv0 = BLOOD_ML_PER_KG * self.weight_kg
@@ -77,7 +78,7 @@ class Circulation:
 
     def crystalloid(self, ml: float) -> None:
         self.bv += ml
-        self.transient += ml * (1.0 - CRYSTALLOID_RETAINED)
+        self.transient += ml * (1.0 - self.retained)
         self.crystalloid_ml += ml
 
     def red_cells(self, ml: float) -> None:

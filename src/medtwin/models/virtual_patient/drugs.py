@@ -131,10 +131,15 @@ class Drug:
         return [float(v) for v in self.x]
 
 
-def opioid_depression(ce_fentanyl_ng_ml: float, ce_naloxone_ng_ml: float, tolerance: str = "naive") -> float:
-    """Fractional ventilatory depression 0-1 with competitive naloxone antagonism."""
-    c50 = FENTANYL_C50[tolerance] * (1.0 + max(ce_naloxone_ng_ml, 0.0) / naloxone_k50_ng_ml())
-    return float(sigmoid_emax(ce_fentanyl_ng_ml, 0.0, 1.0, c50, OPIOID_HILL))
+def opioid_depression(
+    ce_fentanyl_ng_ml: float, ce_naloxone_ng_ml: float, tolerance: str = "naive",
+    hill: float = OPIOID_HILL, k50_ng_ml: float | None = None,
+) -> float:  # fmt: skip
+    """Fractional ventilatory depression 0-1 with competitive naloxone antagonism (``hill`` and the
+    naloxone ``k50_ng_ml`` are choices, :mod:`.choices`; None/0: derived from melichar2003)."""
+    kn = k50_ng_ml or naloxone_k50_ng_ml()
+    c50 = FENTANYL_C50[tolerance] * (1.0 + max(ce_naloxone_ng_ml, 0.0) / kn)
+    return float(sigmoid_emax(ce_fentanyl_ng_ml, 0.0, 1.0, c50, hill))
 
 
 def norepinephrine_map_rise(cp_ng_ml: float) -> float:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medtwin.core.errors import ValidationError
+from medtwin.models.virtual_patient import choices
 from medtwin.models.virtual_patient import drugs as D
 from medtwin.models.virtual_patient.actions import Action, fio2_of
 from medtwin.models.virtual_patient.circulation import RBC_UNIT_ML, Circulation
@@ -53,6 +54,7 @@ class PatientSpec:
             raise ValidationError("weight must be within 30-250 kg", field="weight_kg")
         self.baseline = {**DEFAULT_BASELINE, **{k: float(v) for k, v in (self.baseline or {}).items()}}
         self.params = {**cond.params, **(self.params or {})}
+        choices.validate(self.params)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,7 +84,9 @@ class VirtualPatient:
         self.cond = spec.condition
         self.t = 0.0
         b = spec.baseline
-        self.circ = Circulation(spec.weight_kg, hb0=b["hb"])
+        self.circ = Circulation(
+            spec.weight_kg, hb0=b["hb"], retained=choices.value(spec.params, "crystalloid_retained")
+        )
         self.fentanyl = D.Drug(D.fentanyl_system(spec.weight_kg), DT)
         self.naloxone = D.Drug(D.naloxone_system(), DT)
         self.ne = D.Drug(D.norepinephrine_system(), DT)
@@ -136,7 +140,7 @@ class VirtualPatient:
         """Apply ``a`` now; returns a note of what happened (shown to the trainee)."""
         k, p, note = a.kind, a.params, ""
         if k == "oxygen":
-            self.fio2 = fio2_of(p)
+            self.fio2 = fio2_of(p, choices.value(self.spec.params, "reservoir_fio2"))
             note = f"FiO2 about {round(self.fio2 * 100)} %"
         elif k == "fluids":
             self.infusions.append(Infusion("crystalloid", p["volume"] / p["minutes"], p["volume"]))
@@ -191,8 +195,12 @@ class VirtualPatient:
         self.pao2_alv = alveolar_step(self.pao2_alv, target, DT)
 
     def opioid_depression(self) -> float:
-        tol = str(self.spec.params.get("tolerance", "naive"))
-        return D.opioid_depression(self.fentanyl.ce, self.naloxone.ce * 1000.0, tol)
+        p = self.spec.params
+        tol = str(p.get("tolerance", "naive"))
+        return D.opioid_depression(
+            self.fentanyl.ce, self.naloxone.ce * 1000.0, tol,
+            choices.value(p, "opioid_hill"), choices.value(p, "naloxone_k50_ng_ml"),
+        )  # fmt: skip
 
     def _step(self) -> None:
         h, c, t = DT, self.circ, self.t

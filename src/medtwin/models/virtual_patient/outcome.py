@@ -7,6 +7,11 @@ oxygen trigger; ``bts_oxygen`` targets 94-98 %), respiratory rate <= 8 /min and 
 BP <= 90 mmHg (3 points each on NEWS2, ``rcp_news2``), glucose < 54 mg/dL (level 2
 hypoglycaemia, ``ada2024``), new confusion or worse (ACVPU not A; 3 points on NEWS2).
 
+Where guidelines differ the threshold is a choice, overridable per case (the scoring policy's
+``danger`` map, e.g. ``{"glucose": 72}``): SpO2 < 90 % (ESC's oxygen trigger) rather than BTS's
+94 % target floor, because the range counts danger, not a missed target; glucose < 54 mg/dL (ADA
+level 2, clinically significant) rather than JBDS's treatment threshold of 72 mg/dL (4.0 mmol/L).
+
 The end state is banded on NEWS2 (``rcp_news2`` Chart 2: 0-4 low, 5-6 medium, >= 7 high; a
 single parameter scoring 3 makes it low-medium). "Stabilised" = low band at the end and no danger
 range in the last 15 minutes.
@@ -24,6 +29,18 @@ DANGER: tuple[tuple[str, str, str, float, str], ...] = (
     ("sbp<=90", "sbp", "<=", 90.0, "rcp_news2"),
     ("glucose<54", "glucose", "<", 54.0, "ada2024"),
 )
+DANGER_KEYS = tuple(d[1] for d in DANGER)
+
+
+def danger_ranges(overrides: dict[str, Any] | None = None) -> list[tuple[str, str, str, float, str]]:
+    """The danger ranges with a case's threshold overrides (``{"glucose": 72}``) applied."""
+    out = []
+    for name, key, op, thr, src in DANGER:
+        v = (overrides or {}).get(key)
+        if v is not None and float(v) != thr:
+            name, thr, src = f"{key}{op}{float(v):g}", float(v), f"{src} (threshold set by the case)"
+        out.append((name, key, op, thr, src))
+    return out
 
 
 def _hit(row: dict[str, Any], key: str, op: str, thr: float) -> bool:
@@ -33,15 +50,19 @@ def _hit(row: dict[str, Any], key: str, op: str, thr: float) -> bool:
     return float(v) < thr if op == "<" else float(v) <= thr
 
 
-def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, Any]:
-    """Summary of per-minute rows ``{t, hr, sbp, map, rr, spo2, glucose, acvpu, news2, news2_band}``."""
+def summarise(
+    history: Sequence[dict[str, Any]], label: str = "", thresholds: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Summary of per-minute rows ``{t, hr, sbp, map, rr, spo2, glucose, acvpu, news2, news2_band}``
+    (``thresholds``: overrides by vital, :func:`danger_ranges`)."""
+    ranges = danger_ranges(thresholds)
     if not history:
         return {"label": label, "minutes": 0, "danger_minutes": {}, "stabilised": False, "end": {}}
     rows = list(history)
     t_end = float(rows[-1].get("t", len(rows) - 1))
     danger: dict[str, float] = {}
     recent = False
-    for name, key, op, thr, _src in DANGER:
+    for name, key, op, thr, _src in ranges:
         hits = [r for r in rows if _hit(r, key, op, thr)]
         danger[name] = float(len(hits))
         if any(float(r.get("t", 0)) >= t_end - 15 for r in hits):
@@ -69,7 +90,8 @@ def summarise(history: Sequence[dict[str, Any]], label: str = "") -> dict[str, A
         },
         "danger_minutes": danger,
         "stabilised": band == "low" and not recent,
-        "sources": sorted({"rcp_news2", *(d[4] for d in DANGER)}),
+        "sources": sorted({"rcp_news2", *(d[4].split(" ")[0] for d in ranges)}),
+        "danger_ranges": [{"name": d[0], "source": d[4]} for d in ranges],
     }
 
 

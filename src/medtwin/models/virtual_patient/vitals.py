@@ -35,7 +35,7 @@ import numpy as np
 
 from medtwin.models.scores.news2 import score_news2
 from medtwin.models.virtual_patient import drugs as D
-from medtwin.models.virtual_patient.circulation import CRYSTALLOID_RETAINED, acvpu_from_deficit, atls_response
+from medtwin.models.virtual_patient.circulation import acvpu_from_deficit, atls_response
 from medtwin.models.virtual_patient.conditions import (
     AHF_EFFECT,
     AHF_SHUNT,
@@ -64,7 +64,7 @@ def sepsis_fill(vp: VirtualPatient) -> float:
         return 1.0
     c = vp.circ
     retained = c.bv - c.bv0 + c.bled
-    need = vp.sepsis * 30.0 * vp.spec.weight_kg * CRYSTALLOID_RETAINED
+    need = vp.sepsis * 30.0 * vp.spec.weight_kg * c.retained
     return float(min(max(retained / need, 0.0), 1.0))
 
 

@@ -12,11 +12,13 @@ never dates, device ids, source ids, performers or free text). On top of it:
   record starts at least an hour before presentation;
 * the virtual patient is calibrated to the real presentation: the severity (0-1) whose simulated
   presentation vitals are closest to the real ones (squared error scaled by HR 10 /min, SBP 10 mmHg,
-  RR 3 /min, SpO2 2 %, temperature 0.5 degC: scaling choices);
+  RR 3 /min, SpO2 2 %, temperature 0.5 degC: scaling choices), with its residuals and a warning
+  when the condition's model cannot reproduce the presentation;
 * the real treatment is mapped onto the virtual patient's actions by drug name (replayed later to
   compare the trainee's course with the real team's in the same model); the real outcome is the
   last part of the real record;
-* imaging studies become modality, description and time (no UIDs);
+* imaging studies become modality, description and time (no UIDs; a description is kept only
+  when it is imaging vocabulary, :mod:`.imaging_text`);
 * the identifier guard (:mod:`.guard`) checks the finished case against every identifier of the
   source twin and refuses it if one slipped through.
 """
@@ -37,7 +39,7 @@ from medtwin.models.scores.news2 import score_news2
 from medtwin.models.virtual_patient.conditions import CONDITIONS, get_condition
 from medtwin.models.virtual_patient.engine import PatientSpec, VirtualPatient
 from medtwin.security.deid import Exporter, Options
-from medtwin.services.training import guard
+from medtwin.services.training import guard, imaging_text
 from medtwin.services.training.codes import parse_code
 from medtwin.services.training.investigations import ANALYTES
 from medtwin.store.sql import SqlStore
@@ -45,6 +47,8 @@ from medtwin.store.sql import SqlStore
 VITALS = ("hr", "rr", "spo2", "sbp", "dbp", "map", "temp")
 BUCKET_MIN = 5
 SCALE = {"hr": 10.0, "sbp": 10.0, "rr": 3.0, "spo2": 2.0, "temp": 0.5}
+# a residual beyond 2 scale units flags the fit (a display choice for the educator, not a clinical threshold)
+MISFIT_SCALES = 2.0
 _DRUGS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("piperacillin", "tazobactam", "meropenem", "ceftriaxone", "amoxicillin", "co-amoxiclav", "clarithromycin",
       "gentamicin", "vancomycin", "cefuroxime", "doxycycline", "metronidazole"), "antibiotics"),
@@ -123,26 +127,51 @@ def presentation(tl: list[dict[str, Any]], at_min: float | None) -> float:
     return float(tl[-1]["t"]) if tl else 0.0
 
 
-def calibrate(spec: PatientSpec, target: dict[str, Any]) -> tuple[float, float | None]:
-    """The severity whose simulated presentation is closest to ``target`` (and its error)."""
+def calibrate(spec: PatientSpec, target: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """The severity whose simulated presentation is closest to ``target``, and the fit: the scaled
+    squared error, each vital's residual (simulated - real) and, when a residual exceeds
+    ``MISFIT_SCALES`` scale units, a warning that the record does not look like the condition."""
     keys = [k for k in SCALE if target.get(k) is not None]
     if not keys or spec.condition == "hypoglycaemia":
-        return spec.severity, None
-    best, best_err = spec.severity, float("inf")
+        return spec.severity, {"error": None}
+    best, best_err, best_res = spec.severity, float("inf"), {}
     for i in range(1, 21):
         sev = i / 20.0
         v = VirtualPatient(
             PatientSpec(spec.condition, sev, spec.seed, spec.weight_kg, spec.baseline, spec.params)
         )
-        err = sum(((v.latest[k] - float(target[k])) / SCALE[k]) ** 2 for k in keys)
+        res = {k: float(v.latest[k]) - float(target[k]) for k in keys}
+        err = sum((r / SCALE[k]) ** 2 for k, r in res.items())
         if err < best_err:
-            best, best_err = sev, err
-    return best, round(best_err, 3)
+            best, best_err, best_res = sev, err, res
+    fit: dict[str, Any] = {
+        "error": round(best_err, 3),
+        "residuals": {k: round(r, 1) for k, r in best_res.items()},
+    }
+    off = [k for k, r in best_res.items() if abs(r) > MISFIT_SCALES * SCALE[k]]
+    if off:
+        fit["warning"] = (
+            f"the {spec.condition.replace('_', ' ')} model does not reproduce this presentation "
+            f"({', '.join(f'{k} {best_res[k]:+.0f}' for k in off)}): check the condition and the "
+            "presentation minute"
+        )
+    return best, fit
 
 
 def _kind(drug: str) -> str | None:
     d = drug.lower()
     return next((k for names, k in _DRUGS if any(n in d for n in names)), None)
+
+
+_TO_MG = {"g": 1000.0, "mg": 1.0, "mcg": 1e-3, "ug": 1e-3, "\u00b5g": 1e-3, "ng": 1e-6}
+
+
+def _mg(dose: Any, unit: str) -> float | None:
+    """A dose in mg from a medication's dose and UCUM-ish unit (None: not a mass)."""
+    if isinstance(dose, bool) or not isinstance(dose, int | float):
+        return None
+    factor = _TO_MG.get(unit.replace("[", "").replace("]", ""))
+    return float(dose) * factor if factor is not None else None
 
 
 def real_actions(meds: list[dict[str, Any]], anchor_min: float) -> list[dict[str, Any]]:
@@ -154,14 +183,15 @@ def real_actions(meds: list[dict[str, Any]], anchor_min: float) -> list[dict[str
         kind = _kind(drug)
         params: dict[str, Any] = {}
         dose, unit = m.get("dose"), str(m.get("unit", "")).lower()
+        mg = _mg(dose, unit)
         if kind == "antibiotics":
             params = {"drug": "piperacillin-tazobactam" if "piperacillin" in drug else "meropenem"}
-        elif kind in ("naloxone", "furosemide") and isinstance(dose, int | float):
-            params = {"dose": float(dose) * (1000.0 if unit == "g" else 1.0)}
+        elif kind in ("naloxone", "furosemide") and mg is not None:
+            params = {"dose": mg}
         elif kind == "insulin" and isinstance(dose, int | float):
             params = {"units": float(dose)}
-        elif kind == "glucose_iv" and isinstance(dose, int | float):
-            params = {"grams": float(dose) / (1000.0 if unit == "mg" else 1.0), "minutes": 10}
+        elif kind == "glucose_iv" and mg is not None:
+            params = {"grams": mg / 1000.0, "minutes": 10}
         elif kind == "fluids" and isinstance(dose, int | float):
             params = {"volume": float(dose) * (1000.0 if unit == "l" else 1.0), "minutes": 30}
         elif kind == "transfusion":
@@ -201,8 +231,8 @@ def _identifiers(store: SqlStore, twin_id: str, twin: Any) -> set[str]:
 def _imaging(
     store: SqlStore, twin_id: str, anchor: datetime | None, t0_min: float, sealed: set[str]
 ) -> list[dict[str, Any]]:
-    """Imaging studies as modality, description and time; a description (free text) that names
-    the patient is dropped, the study kept."""
+    """Imaging studies as modality, description and time; a description (free text) is kept only
+    when it is imaging vocabulary (:mod:`.imaging_text`) and names no identifier of the patient."""
     try:
         with store.engine.connect() as c:
             rows = c.execute(
@@ -216,8 +246,13 @@ def _imaging(
         t = None
         if started is not None and anchor is not None:
             t = round((started / 1e6 - anchor.timestamp()) / 60.0 - t0_min, 1)
-        clean = desc if desc and not guard.find(desc, sealed) else ""
-        out.append({"t": t, "modality": modalities, "description": clean})
+        shown, withheld = imaging_text.clean(desc)
+        if shown and guard.find(shown, sealed):
+            shown, withheld = "", True
+        row: dict[str, Any] = {"t": t, "modality": modalities, "description": shown}
+        if withheld:
+            row["description_withheld"] = True
+        out.append(row)
     return out
 
 
@@ -251,7 +286,7 @@ def build_from_twin(
     weight = float(p.get("weight_kg") or 70.0)
     spec = PatientSpec(cond, c.default_severity, seed, min(max(weight, 30.0), 250.0), baseline)
     target = min(tl, key=lambda r: abs(r["t"])) if tl else {}
-    spec.severity, err = calibrate(spec, target)
+    spec.severity, fit = calibrate(spec, target)
     dx = parse_code(diagnosis, "diagnosis") if diagnosis else None
     if dx is None and isinstance(p.get("diagnosis"), str):
         try:
@@ -271,7 +306,7 @@ def build_from_twin(
         "diagnosis": {**dx.as_dict(), "source": source_dx},
         "real": {"treatment": real_actions(s.meds, t0), "observed": [r for r in tl if r["t"] >= 0]},
         "physiology": {**spec.as_dict(), "calibration": {"target": {k: target.get(k) for k in SCALE},
-                                                         "error": err, "scales": SCALE}},
+                                                         **fit, "scales": SCALE}},
         "labs": {r["key"]: r["value"] for r in sorted(labs, key=lambda x: -abs(x["t"])) if r["key"] in ANALYTES},
         "source": {"kind": "twin", "pseudonym": s.sid, "deid": ex.report.as_dict()},
     }  # fmt: skip

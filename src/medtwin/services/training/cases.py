@@ -21,8 +21,10 @@ from typing import Any
 
 from medtwin.core.errors import ValidationError
 from medtwin.models.virtual_patient.actions import describe
+from medtwin.models.virtual_patient.choices import CHOICES
 from medtwin.models.virtual_patient.conditions import get_condition
 from medtwin.models.virtual_patient.engine import PatientSpec
+from medtwin.models.virtual_patient.outcome import DANGER_KEYS
 from medtwin.models.virtual_patient.sources import SOURCES
 from medtwin.services.training import guard
 from medtwin.services.training.builder import build_from_twin
@@ -125,7 +127,7 @@ def apply_edit(case: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``case`` with the educator's ``patch`` applied and validated (fields named)."""
     out = copy.deepcopy(case)
     allowed = {"title", "specialty", "difficulty", "tags", "status", "stages", "labs", "reports", "diagnosis",
-               "accepted", "outcome_text", "teaching", "severity", "seed", "max_minutes", "scoring"}  # fmt: skip
+               "accepted", "outcome_text", "teaching", "severity", "seed", "params", "max_minutes", "scoring"}  # fmt: skip
     unknown = set(patch) - allowed
     if unknown:
         raise ValidationError(f"cannot edit {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
@@ -168,9 +170,18 @@ def apply_edit(case: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         out["teaching"] = [
             {"text": _text(t, "teaching", 500), "source": ""} for t in list(patch["teaching"])[:20]
         ]
-    if "severity" in patch or "seed" in patch:
+    if "severity" in patch or "seed" in patch or "params" in patch:
         phys = dict(out["physiology"])
         phys.update({k: patch[k] for k in ("severity", "seed") if k in patch})
+        if "params" in patch:
+            if not isinstance(patch["params"], dict):
+                raise ValidationError(
+                    "params maps a choice (GET /api/training/catalogue) to a value", field="params"
+                )
+            unknown_p = set(patch["params"]) - set(CHOICES) - set(phys.get("params") or {})
+            if unknown_p:
+                raise ValidationError(f"no parameter {sorted(unknown_p)[0]!r}", field="params")
+            phys["params"] = {**(phys.get("params") or {}), **patch["params"]}
         try:
             out["physiology"] = {
                 **PatientSpec.from_dict(phys).as_dict(),
@@ -202,6 +213,15 @@ def _scoring(current: dict[str, Any], patch: Any) -> dict[str, Any]:
                 "weights: diagnosis, management, outcome (numbers >= 0)", field="scoring.weights"
             )
         out["weights"] = {k: float(v) for k, v in w.items()}
+    if "danger" in patch:
+        d = patch["danger"]
+        if not isinstance(d, dict) or set(d) - set(DANGER_KEYS) or any(
+            isinstance(v, bool) or not isinstance(v, int | float) for v in d.values()
+        ):  # fmt: skip
+            raise ValidationError(
+                f"danger maps {', '.join(DANGER_KEYS)} to a threshold", field="scoring.danger"
+            )
+        out["danger"] = {k: float(v) for k, v in d.items()}
     for key in ("items", "penalties"):
         if key in patch:
             if not isinstance(patch[key], list) or not all(
@@ -224,6 +244,22 @@ def _choice(v: Any, options: tuple[str, ...], field: str) -> str:
     if v not in options:
         raise ValidationError(f"must be one of {', '.join(options)}", field=field)
     return str(v)
+
+
+def validate_imported(case: dict[str, Any]) -> None:
+    """An imported case must have the shape the player needs (fields named when it does not)."""
+    for k in ("title", "specialty"):
+        _text(case.get(k), k, 200)
+    _choice(case.get("difficulty"), DIFFICULTIES, "difficulty")
+    if not isinstance(case.get("stages"), dict):
+        raise ValidationError("stages is an object", field="stages")
+    for k in STAGES:
+        _text(case["stages"].get(k), f"stages.{k}", TEXT_MAX)
+    try:
+        PatientSpec.from_dict(case.get("physiology") or {})
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValidationError(str(exc), field="physiology") from None
+    _scoring(case.get("scoring") or {}, {"weights": (case.get("scoring") or {}).get("weights")})
 
 
 def educator_view(case: dict[str, Any]) -> dict[str, Any]:

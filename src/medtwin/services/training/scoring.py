@@ -175,9 +175,10 @@ def score_session(
     mine = simulate(spec, treatment_actions(events), end)
     team = simulate(spec, reference_actions(case), end)
     none = simulate(spec, [], end)
-    s_mine, s_team, s_none = summarise(mine.history, "your course"), summarise(team.history, "real team's treatment in the model"), summarise(none.history, "no treatment")  # fmt: skip
+    dz = sc.get("danger")
+    s_mine, s_team, s_none = summarise(mine.history, "your course", dz), summarise(team.history, "real team's treatment in the model", dz), summarise(none.history, "no treatment", dz)  # fmt: skip
     observed = [r for r in case.get("real", {}).get("observed", []) if 0 <= r["t"] <= end]
-    s_obs = summarise(observed, "real patient (observed)") if observed else None
+    s_obs = summarise(observed, "real patient (observed)", dz) if observed else None
     b_none, b_mine, b_team = badness(s_none), badness(s_mine), badness(s_team)
     best = min(b_team, b_mine)
     outcome_score = 100.0 if b_none - best <= 1e-9 and b_mine <= b_none + 1e-9 else (

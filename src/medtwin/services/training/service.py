@@ -58,11 +58,28 @@ class TrainingService:
         return C.educator_view(self.repo.add_case(case, actor=actor, when=self.now()))
 
     def cases(
-        self, viewer: Viewer, *, status: str | None = None, condition: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, viewer: Viewer, *, status: str | None = None, condition: str | None = None,
+        specialty: str | None = None, difficulty: str | None = None, tag: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The library; trainees see published cases only and cannot filter by condition (it is an
+        answer). ``specialty``, ``difficulty`` and ``tag`` match case-insensitively."""
         if viewer.teach:
-            return [C.educator_view(c) for c in self.repo.cases(status=status, condition=condition)]
-        return [C.trainee_summary(c) for c in self.repo.cases(status="published")]
+            rows = self.repo.cases(status=status, condition=condition)
+        else:
+            rows = self.repo.cases(status="published")
+
+        def low(v: Any) -> str:
+            return str(v or "").strip().lower()
+
+        def keep(c: dict[str, Any]) -> bool:
+            return (
+                (not specialty or low(c.get("specialty")) == low(specialty))
+                and (not difficulty or low(c.get("difficulty")) == low(difficulty))
+                and (not tag or low(tag) in {low(t) for t in c.get("tags") or []})
+            )
+
+        rows = [c for c in rows if keep(c)]
+        return [C.educator_view(c) for c in rows] if viewer.teach else [C.trainee_summary(c) for c in rows]
 
     def case(self, case_id: str, viewer: Viewer) -> dict[str, Any]:
         c = self.repo.get_case(case_id)
@@ -77,11 +94,13 @@ class TrainingService:
         return C.educator_view(self.repo.update_case(case, when=self.now()))
 
     def export_case(self, case_id: str) -> dict[str, Any]:
-        """The case as a portable, de-identified JSON document (no guard, no store metadata)."""
+        """The case as a portable, de-identified JSON document: no guard and no store metadata (who
+        built it and when: a case built from a live record is made near the patient's presentation,
+        so its timestamps would date the source patient's stay)."""
         c = C.educator_view(self.repo.get_case(case_id))
         return {
             "format": "medtwin-training-case/1",
-            "case": {k: v for k, v in c.items() if k not in ("created_by",)},
+            "case": {k: v for k, v in c.items() if k not in ("created_by", "created", "updated")},
         }
 
     def import_case(self, doc: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -91,7 +110,9 @@ class TrainingService:
         base = C.from_template(str(case.get("condition", "")))
         merged = {**base, **{k: v for k, v in case.items() if k in base and k not in ("guard", "source")}}
         merged["source"] = {"kind": "import"}
+        merged["status"] = "draft"  # an imported case is reviewed before trainees see it
         merged.pop("id", None)
+        C.validate_imported(merged)
         return C.educator_view(self.repo.add_case(merged, actor=actor, when=self.now()))
 
     # ------------------------------------------------------------------ sessions
