@@ -28,6 +28,7 @@ async function editor(root, id, ctx) {
   const dx = h("input", { value: c.diagnosis.code, "aria-label": "Real diagnosis code" });
   const accepted = h("input", { value: (c.accepted || []).map((a) => a.code).join(", "), "aria-label": "Accepted codes" });
   const outcome = h("textarea", { rows: 2, "aria-label": "Outcome" }, c.real.outcome_text || "");
+  const severity = h("input", { type: "number", min: 0, max: 1, step: 0.05, value: c.physiology.severity, "aria-label": "Severity" });
   const msg = h("p.hint", { role: "status" });
   const save = h("button.btn.btn-primary", { type: "button", onclick: async () => {
     const body = {
@@ -36,6 +37,7 @@ async function editor(root, id, ctx) {
       stages: Object.fromEntries(Object.entries(stages).map(([k, el]) => [k, el.value])),
       diagnosis: dx.value.trim(), accepted: accepted.value.split(",").map((t) => t.trim()).filter(Boolean), outcome_text: outcome.value,
     };
+    if (Number(severity.value) !== c.physiology.severity) body.severity = Number(severity.value);
     try { c = await api(url, { method: "PUT", body }); msg.textContent = `Saved ${fmtDateTime(c.updated)}`; toast("Case saved", "info"); } catch (e) { msg.textContent = errorText(e); }
   } }, "Save");
   const exportBtn = h("button.btn", { type: "button", onclick: async () => {
@@ -51,7 +53,8 @@ async function editor(root, id, ctx) {
   const plot = h("div.tr-plot", { role: "img", "aria-label": "The real patient's vital signs around presentation" });
   root.append(h("div.page-head", null, h("h1", null, c.title), h("div.controls", null, h("a.btn.btn-sm", { href: "#/training" }, "Library"), exportBtn)),
     h("section.panel", null, h("h2", null, "Case"),
-      h("div.form-grid", null, field("Title", title), field("Specialty", specialty), field("Difficulty", difficulty), field("Status", status), field("Tags", tags)),
+      h("div.form-grid", null, field("Title", title), field("Specialty", specialty), field("Difficulty", difficulty), field("Status", status), field("Tags", tags),
+        field("Severity (0-1)", severity, c.source?.kind === "twin" ? "calibrated to the real presentation" : "virtual patient at presentation")),
       ...Object.entries(stages).map(([k, el]) => field(k[0].toUpperCase() + k.slice(1), el)),
       h("div.form-grid", null, field("Real diagnosis (ICD-10 or snomed|id)", dx, c.diagnosis.display), field("Also accept", accepted, "comma-separated codes")),
       field("Real outcome", outcome), h("div.form-actions", null, save, msg),
@@ -63,6 +66,7 @@ async function editor(root, id, ctx) {
     h("section.panel", null, h("h2", null, "Virtual patient"),
       h("p", null, `Condition ${c.physiology.condition}, severity ${c.physiology.severity}, seed ${c.physiology.seed}, ${c.physiology.weight_kg} kg.`),
       cal ? h("p.hint", null, `Calibrated to the real presentation ${JSON.stringify(cal.target)} (scaled error ${cal.error}).`) : null,
+      cal?.warning ? h("p.banner", { role: "alert" }, `Calibration: ${cal.warning}.`) : null,
       tl.length ? plot : h("p.empty-note", null, "No real timeline (synthetic case).")),
     h("section.panel", null, h("h2", null, "Real treatment"), c.real.treatment.length ? h("ul.tr-log", null, ...c.real.treatment.map((a) => h("li", null, h("span.num", null, `T${a.t < 0 ? "" : "+"}${Math.round(a.t)} min `), a.label || a.kind, a.replayed ? "" : h("em", null, " (not simulated)")))) : h("p.empty-note", null, "None recorded.")),
     h("section.panel", null, h("h2", null, "Scoring checklist"), h("ul", null, ...c.scoring.items.map((i) => h("li", null, `${i.label} (weight ${i.weight}${i.deadline_min ? `, ≤ ${i.deadline_min} min` : ""}; ${i.source})`)),
@@ -114,6 +118,10 @@ async function replayView(root, id) {
   } }, "Play");
   root.append(h("div.page-head", null, h("h1", null, "Session replay"), h("div.controls", null, h("a.btn.btn-sm", { href: "#/training" }, "Library"))),
     h("p", null, `Trainee ${r.session.trainee} · case ${r.session.case_id} · ${r.session.status}${r.score ? ` · score ${r.score.total}` : ""}`),
+    r.score ? h("section.panel.tr-outcome", null, h("h2", null, "Score and outcome"),
+      h("p", null, ...Object.entries(r.score.parts).map(([k, v]) => h("span.chip", null, `${k} ${Math.round(v)} (weight ${r.score.weights[k]})`))),
+      h("ul", null, ...r.score.outcome.comparisons.map((c) => h("li", { "data-reference": c.reference }, c.text))),
+      h("p", null, h("a", { href: `#/training/session/${encodeURIComponent(r.session.id)}` }, "Full feedback report"))) : null,
     h("section.panel", null, h("h2", null, "Course", h("span.tools", null, play)), plot, slider, now),
     h("section.panel", null, h("h2", null, "Steps"), steps));
   const chart = lineChart(plot, tr.map((x) => x.t), [{ label: "HR", color: "#3ddc84", ys: tr.map((x) => x.hr) }, { label: "MAP", color: "#e0a0ff", ys: tr.map((x) => x.map) },

@@ -144,16 +144,20 @@ export async function showReport(root, base, ctx) {
         h("tbody", null, ...r.management.items.map((i) => h("tr", { "data-status": i.status }, h("td", null, i.label), h("td.num", null, i.weight), h("td", null, i.deadline_min ? `≤ ${i.deadline_min} min` : "—"),
           h("td.num", null, i.t === null ? "—" : `T+${mins(i.t)}`), h("td", null, i.status), h("td", null, h("abbr", { title: i.citation }, i.source)))))),
       r.management.penalties.length ? h("ul.tr-penalties", null, ...r.management.penalties.map((p) => h("li", null, `−${p.penalty}: ${p.label} at T+${mins(p.t)} `, h("abbr", { title: p.citation }, `(${p.source})`)))) : h("p.hint", null, "No harmful or contraindicated orders.")),
-    h("section.panel", null, h("h2", null, "Outcome"), h("ul", null, ...r.outcome.comparisons.map((c) => h("li", null, c.text))), plot, mapPlot),
+    h("section.panel.tr-outcome", null, h("h2", null, "Outcome"), h("ul", null, ...r.outcome.comparisons.map((c) => h("li", { "data-reference": c.reference }, c.text))), plot, mapPlot),
     h("section.panel", null, h("h2", null, "What was done for the real patient"),
       h("ul.tr-log", null, ...r.feedback.real_treatment.map((a) => h("li", null, h("span.num", null, a.t < 0 ? `${Math.round(-a.t)} min before presentation ` : `T+${mins(a.t)} `), a.label || a.kind))),
       h("p", null, r.feedback.real_outcome)),
     h("section.panel", null, h("h2", null, "Teaching points"), h("ul", null, ...r.feedback.teaching.map((t) => h("li", null, t.text, " ", h("abbr", { title: t.citation || "" }, `(${t.source})`))))),
     h("details.panel", null, h("summary", null, "Sources"), h("ul.tr-sources", null, ...r.sources.map((s) => h("li", null, h("strong", null, s.key), ": ", s.text)))));
   const tj = r.trajectories;
-  const series = (key) => [{ label: "you", color: "#5cb0ff", ys: tj.trainee.map((x) => x[key]) }, { label: "real team (model)", color: "#ffb347", ys: tj.real_team.map((x) => x[key]) },
-    { label: "no treatment", color: "#8895a7", ys: tj.no_treatment.map((x) => x[key]), dash: true }];
-  charts.push(lineChart(plot, tj.trainee.map((x) => x.t), series("news2_physiology"), { yLabel: "NEWS2 (no O₂ point)", xLabel: "minutes" }));
-  charts.push(lineChart(mapPlot, tj.trainee.map((x) => x.t), series("map"), { yLabel: "MAP mmHg", xLabel: "minutes" }));
+  // the real patient's observed course (5-min means, built from the record) on the same minutes
+  const obs = new Map((tj.real_observed || []).map((x) => [x.t, x]));
+  const xs = tj.trainee.map((x) => x.t);
+  const series = (key, obsKey) => [{ label: "you", color: "#5cb0ff", ys: tj.trainee.map((x) => x[key]) }, { label: "real team (model)", color: "#ffb347", ys: tj.real_team.map((x) => x[key]) },
+    { label: "no treatment", color: "#8895a7", ys: tj.no_treatment.map((x) => x[key]), dash: true },
+    ...(obs.size ? [{ label: "real patient (observed)", color: "#3ddc84", ys: xs.map((t) => obs.get(t)?.[obsKey] ?? null) }] : [])];
+  charts.push(lineChart(plot, xs, series("news2_physiology", "news2"), { yLabel: "NEWS2 (no O₂ point)", xLabel: "minutes" }));
+  charts.push(lineChart(mapPlot, xs, series("map", "map"), { yLabel: "MAP mmHg", xLabel: "minutes" }));
   return { unmount() { charts.forEach((c) => c.destroy()); } };
 }
