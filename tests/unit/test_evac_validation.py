@@ -1,6 +1,34 @@
 """Validation suite for the evacuation engine (issue 10): RiMEA 3.0 tests 1, 4, 6, 7, 9 (documented
 outcome), 10, 11, 12; ISO 20414 tests 11, 18 and 19; door flow against SFPE's 1.3 p/(s m).
 
+Sources of the test set-ups and the published numbers checked here:
+
+* RiMEA e.V., "Richtlinie fuer Mikroskopische Entfluchtungsanalysen / Guideline for Microscopic
+  Evacuation Analysis", version 3.0.0, 2016, section 4 (tests 1-15): test 1, a 40 m x 2 m corridor
+  walked at 1.33 m/s in 26-34 s; test 4, the fundamental diagram compared with Weidmann's
+  speed-density relation (U. Weidmann, "Transporttechnik der Fussgaenger", ETH Zuerich, IVT
+  Schriftenreihe 90, 1993: v = 1.34 (1 - exp(-1.913 (1/rho - 1/5.4))) m/s); test 6, 20 people
+  round a corner without passing through walls; test 7, walking speeds per age group inside
+  Weidmann's bands (under 30 y 0.58-1.61, 30-50 y 1.41-1.54, over 50 y 0.68-1.41, limited mobility
+  0.46-0.76 m/s); test 9, 1,000 people in a 30 x 20 m room with four 1 m exits, then two closed:
+  the time about doubles (documented, no pass criterion); tests 10-12, assigned exits, the choice of
+  the nearest exit, no jam after a bottleneck.
+* ISO 20414:2020, "Fire safety engineering - Verification and validation protocol for building
+  fire evacuation models": test 11, the maximum flow through an opening; test 18, walking speed in
+  smoke compared with a hand calculation using the model's own law (here FDS+Evac's form of
+  Frantzich and Nilsson 2003: v = max(0.1 v0, v0 (1 - 0.057 K / 0.706)), T. Korhonen, "Fire
+  Dynamics Simulator with Evacuation: FDS+Evac, Technical Reference and User's Guide", VTT, 2018);
+  test 19, incapacitation by toxic gases compared with the analytical FED of Purser's equations
+  (D. A. Purser, SFPE Handbook of Fire Protection Engineering, 4th ed., 2008, ch. 2-6; ISO 13571) for
+  the four gas mixes of the FDS+Evac guide (a: 2 % CO2, 1,000 ppm CO, 15 % O2; b: 12 % O2; c: 1,000
+  ppm CO; d: 1,000 ppm CO with 3.43 % CO2, the CO2 factor 2): t(FED = 1) = 981.7, 1666.3, 1692.8
+  and 846.5 s; and 1,000 ppm CO for 30 min gives FED 1.063 (pyFDS-Evac's test vector).
+* SFPE: S. M. V. Gwynne and E. R. Rosenbaum, "Employing the hydraulic model in assessing emergency
+  movement", SFPE Handbook of Fire Protection Engineering, 5th ed., 2016, ch. 59: maximum specific
+  flow 1.3 persons/(s m) of effective width (clear width less 0.15 m per side for doors); the
+  laboratory upper bound of about 2 persons/(s m) of clear width from A. Seyfried et al., "New
+  insights into pedestrian flow through bottlenecks", Transportation Science 43(3), 395-406, 2009.
+
 Reduced sizes where the RiMEA test is large (test 9 with 200 instead of 1,000 people; the full
 size is ``benchmarks/evacuation.py --validation``). Every run is deterministic by its seed.
 """

@@ -12,8 +12,10 @@ the device's speed (slowed by smoke as people are), stairs at the device's stair
 list scheduling (a greedy heuristic, not an optimum): the order is the one the module states, so
 results are reproducible and explainable.
 
-Patients who need a lift that the building does not have, or whose every route is cut off, are
-not moved and are reported (``stranded``) rather than given a time.
+Patients who cannot be carried down the stairs (critical, ventilated) leave an upper floor by an
+evacuation lift (:mod:`.lifts`: the car is a shared resource, one bed per trip, the team rides
+along). Those who need a lift that the building does not have, or whose every route is cut off,
+are not moved and are reported (``stranded``) rather than given a time.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ WalkFn = Callable[[str, tuple[float, float], str, tuple[float, float]], list[Leg
 DoseFn = Callable[
     [list[Leg], float, float], tuple[float, float, float]
 ]  # legs, start, speed -> fed, heat, seconds
+RideFn = Callable[[str, str, float], tuple[float, float, float]]  # lift, to, at -> out at, fed, heat
 
 
 def schedule(
@@ -90,6 +93,7 @@ def schedule(
     travel: DoseFn,
     *,
     ready_s: float = 0.0,
+    ride: RideFn | None = None,
 ) -> Plan:
     order = sorted(jobs, key=lambda j: (j.urgency_s, 0 if j.cls is Mobility.BED_BOUND else 1, j.key))
     moves: list[Move] = []
@@ -102,7 +106,8 @@ def schedule(
             continue
         uses_stairs = any(leg.stairs for leg in route.legs)
         if uses_stairs and needs.stairs_device is None:
-            stranded.append((job.key, "needs a lift to leave the floor; none is modelled"))
+            stranded.append((job.key, "needs a lift to leave the floor; the plan has no usable lift "
+                                      "(a lift space with speed_m_s and door_s) that reaches it"))  # fmt: skip
             continue
         team_size = max(
             needs.device.staff, needs.stairs_device.staff if uses_stairs and needs.stairs_device else 0
@@ -123,10 +128,16 @@ def schedule(
         start = arrive + needs.prep_s
         level = [leg for leg in route.legs if not leg.stairs]
         stairs = [leg for leg in route.legs if leg.stairs]
-        f1, h1, s1 = travel(level, start, needs.device.speed_m_s)
-        stair_speed = needs.stairs_device.stair_speed_m_s if (stairs and needs.stairs_device) else None
-        f2, h2, s2 = travel(stairs, start + s1, stair_speed or needs.device.speed_m_s)
-        end = start + s1 + s2
+        if route.lift is not None and ride is not None:  # to the lift, the car's trip, on from the lift
+            f1, h1, s1 = travel(route.legs[: route.lift_at], start, needs.device.speed_m_s)
+            out, fw, hw = ride(*route.lift, start + s1)
+            f2, h2, s2 = travel(route.legs[route.lift_at :], out, needs.device.speed_m_s)
+            f1, h1, end = f1 + fw, h1 + hw, out + s2
+        else:
+            f1, h1, s1 = travel(level, start, needs.device.speed_m_s)
+            stair_speed = needs.stairs_device.stair_speed_m_s if (stairs and needs.stairs_device) else None
+            f2, h2, s2 = travel(stairs, start + s1, stair_speed or needs.device.speed_m_s)
+            end = start + s1 + s2
         for c in team:
             h = c[1]
             h.fed += c[3] + f1 + f2
@@ -135,7 +146,8 @@ def schedule(
             h.walked_m += sum(x.metres for x in c[2]) + route.metres
             h.moves += 1
             h.free_s, h.floor, h.xy = end, route.end_floor, route.end_xy
-        device = needs.device.name if not stairs else f"{needs.device.name}+{needs.stairs_device.name}"  # type: ignore[union-attr]
+        device = (f"{needs.device.name}+lift" if route.lift else needs.device.name if not stairs
+                  else f"{needs.device.name}+{needs.stairs_device.name}")  # type: ignore[union-attr]  # fmt: skip
         moves.append(Move(
             job.key, [c[1].key for c in team], device, min(c[0] - c[5] for c in team), arrive, start, end,
             route.target, sum(x.metres for x in level), sum(x.metres for x in stairs), route.points, route.legs,

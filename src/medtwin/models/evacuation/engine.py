@@ -174,7 +174,8 @@ class Engine:
         window = max(1, round(run.stuck_window_s / sample_s))
         history: list[tuple[np.ndarray, np.ndarray]] = []
         status, error, stuck = "ok", None, []
-        prev: dict[int, tuple[float, float]] = {}
+        prev = np.full((n, 2), np.nan)  # position at the last sample, per walker (door crossings)
+        centres = np.array([[t.centroid.x, t.centroid.y] for t in run.targets], dtype=float).reshape(-1, 2)
         step = 0
         try:
             self._spawn()
@@ -189,30 +190,24 @@ class Engine:
                 jps_wall += time.perf_counter() - t0
                 step += 1
                 self.t = step * run.dt
-                for aid in self.sim.removed_agents():
-                    k = self.jid.pop(aid)
-                    self.kid.pop(k, None)
-                    self.exit_time[k] = self.t
-                    self.reached[k] = self.target[k]
-                    last = prev.pop(k, None)
-                    if last is not None and len(doors):  # the step into the exit crosses its door
-                        c = self.run.targets[self.target[k]].centroid
-                        hit = _segments_cross(
-                            np.array([last]), np.array([[c.x, c.y]]), doors[:, :2], doors[:, 2:]
-                        )
-                        for j in np.nonzero(hit)[0]:
-                            door_times[int(j)].append(self.t)
+                gone = [self.jid.pop(aid) for aid in self.sim.removed_agents()]
+                if gone:
+                    ks = np.asarray(gone, dtype=np.int64)
+                    for k in gone:
+                        self.kid.pop(k, None)
+                    self.exit_time[ks] = self.t
+                    self.reached[ks] = self.target[ks]
+                    if len(doors):  # the step into the exit crosses its door
+                        self._cross(prev[ks], centres[self.target[ks]], doors, door_times)
+                        prev[ks] = np.nan
                 if self.pending:
                     self._spawn()
                 if step % sample_every:
                     continue
                 self._read()
                 if len(doors) and len(self.keys):
-                    self._count_doors(prev, doors, door_times)
-                if len(doors):
-                    prev = {
-                        int(k): (float(p[0]), float(p[1])) for k, p in zip(self.keys, self.xy, strict=True)
-                    }
+                    self._cross(prev[self.keys], self.xy, doors, door_times)
+                    prev[self.keys] = self.xy
                 if len(self.keys):
                     hi = np.clip(((self.xy[:, 1] - y0) / run.heat_cell_m).astype(int), 0, hy - 1)
                     hj = np.clip(((self.xy[:, 0] - x0) / run.heat_cell_m).astype(int), 0, hx - 1)
@@ -255,17 +250,13 @@ class Engine:
             return [int(self.keys[i]) for i in a]
         return []
 
-    def _count_doors(
-        self, prev: dict[int, tuple[float, float]], doors: np.ndarray, out: list[list[float]]
-    ) -> None:
-        have = [i for i, k in enumerate(self.keys.tolist()) if k in prev]
-        if not have:
+    def _cross(self, p: np.ndarray, q: np.ndarray, doors: np.ndarray, out: list[list[float]]) -> None:
+        """Count a crossing at ``self.t`` for every step p -> q (rows) that crosses a door line."""
+        ok = ~np.isnan(p[:, 0])
+        if not ok.any():
             return
-        p = np.array([prev[int(self.keys[i])] for i in have])
-        q = self.xy[have]
-        a, b = doors[:, :2], doors[:, 2:]
-        hit = _segments_cross(p[:, None, :], q[:, None, :], a[None], b[None])
-        for _, j in zip(*np.nonzero(hit), strict=True):
+        hit = _segments_cross(p[ok][:, None, :], q[ok][:, None, :], doors[None, :, :2], doors[None, :, 2:])
+        for j in np.nonzero(hit)[1]:
             out[int(j)].append(self.t)
 
 

@@ -11,7 +11,9 @@ kind                    geometry   properties (besides ``id``)
 ``compartment``         none       ``floor``, ``type`` (``smoke`` or ``fire``), ``name``
 ``room``/``corridor``/  Polygon    ``floor``, ``compartment``, ``name``, ``twin`` (room twin id);
 ``stair``/``lift``/                stairs and lifts: ``connects`` (floor ids), stairs ``flight_m``
-``refuge``
+``refuge``                         and ``width_m`` (clear width of the flight: its SFPE capacity);
+                                   lifts ``speed_m_s`` (rated) and ``door_s`` (per stop), both needed
+                                   for evacuation by lift (:mod:`.lifts`)
 ``door``                LineString ``floor``, ``between`` ([space or exit, space or exit]), ``width_m``
                                    (default: the line's length), ``barrier`` (bool), ``state``
                                    (``open`` / ``closed`` / ``self_closing``)
@@ -126,7 +128,8 @@ def from_geojson(doc: Any) -> Building:
                 fid, kind, _str(p, "floor", where), _geom(feat, where, Polygon),
                 str(p.get("compartment", "")), str(p.get("name", "")), str(p.get("twin", "")),
                 tuple(str(c) for c in connects), _num(p, "flight_m", where, 0.0),
-                {k: v for k, v in p.items() if k.startswith("x_")},
+                {k: v for k, v in p.items() if k.startswith("x_")}
+                | {k: _num(p, k, where) for k in ("width_m", "speed_m_s", "door_s") if k in p},
             )  # fmt: skip
         elif kind == "door":
             line = _geom(feat, where, LineString)

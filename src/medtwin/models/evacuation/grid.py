@@ -154,13 +154,13 @@ class FloorGrid:
         return out
 
     def areas_on_path(self, cells: list[int]) -> list[tuple[str, float]]:
-        """(space id, metres walked in it) along a path, in order."""
+        """(space, exit or door id, metres walked in it) along a path, in order."""
         lab = self.label.ravel()[cells]
         xs, ys = self.centre(np.asarray(cells))
         seg = np.hypot(np.diff(xs), np.diff(ys))
         out: list[tuple[str, float]] = []
         for v, m in zip(lab[1:], seg, strict=True):
-            name = self.names[v] if v < self.n_areas else "door"
+            name = self.names[v]
             if out and out[-1][0] == name:
                 out[-1] = (name, out[-1][1] + float(m))
             else:

@@ -32,6 +32,7 @@ from medtwin.models.evacuation.building import Building
 from medtwin.models.evacuation.classes import ASSIST, Mobility, draw_speed, radius, stair_speed
 from medtwin.models.evacuation.coupling import FloorHooks, zones_and_links
 from medtwin.models.evacuation.engine import FloorRun, Outcome, Walker, simulate
+from medtwin.models.evacuation.lifts import Lifts
 from medtwin.models.evacuation.plan_assist import AssistMixin
 from medtwin.models.evacuation.routes import Router
 from medtwin.models.evacuation.scenario import Scenario, ScenarioError
@@ -71,6 +72,8 @@ class RunData:
     tenability: Tenability | None = None
     notes: list[str] = field(default_factory=list)
     walker_of: dict[str, list[int]] = field(default_factory=dict)  # floor -> person idx per walker
+    device_doors: dict[str, list[float]] = field(default_factory=dict)  # door -> beds/chairs through it (s)
+    targets_of: dict[str, list[str]] = field(default_factory=dict)  # floor -> the engine's target ids
 
 
 class _Taken:
@@ -94,9 +97,12 @@ class Run(AssistMixin):
         self.b, self.sc = b, sc
         self.rng = np.random.default_rng(sc.seed)
         self.router = Router(b, open_plan=sc.open_plan)
+        self.lifts = Lifts(b)
         self.record = record_frames
         self.ten: Tenability | None = None
         self.closed = self._outbreak()
+        # people already inside a closed (outbreak) space may leave it; everyone else keeps out
+        self.geo_closed = self.closed - {self._space_of(o) for o in sc.occupants}
         self._inner_cache: dict[str, Any] = {}
         self._hooks: list[FloorHooks] = []
 
@@ -106,6 +112,12 @@ class Run(AssistMixin):
         for x in self.sc.outbreak:
             out |= {x} if x in self.b.spaces else {s.id for s in self.b.spaces.values() if s.compartment == x}
         return frozenset(out)
+
+    def _space_of(self, o: Any) -> str:
+        if o.space or o.bed:
+            return str(o.space or self.b.beds[o.bed].room)
+        s = self.b.space_at(o.floor, *o.position) if o.position is not None else None
+        return s.id if s else ""
 
     def hazards(self) -> None:
         if self.sc.fire is None and not self.sc.leaks:
@@ -193,7 +205,7 @@ class Run(AssistMixin):
 
     def _inner(self, floor: str) -> Any:
         if floor not in self._inner_cache:
-            self._inner_cache[floor] = self.b.walkable(floor, without=self.closed).buffer(-0.25)
+            self._inner_cache[floor] = self.b.walkable(floor, without=self.geo_closed).buffer(-0.25)
         return self._inner_cache[floor]
 
     # ------------------------------------------------------------------ the run
@@ -235,12 +247,14 @@ class Run(AssistMixin):
         arrivals: dict[str, list[tuple[int, float, str | None]]] = {}  # floor -> (person, time, stair)
         for f in sorted(self.b.floors, key=lambda f: -self.b.floors[f].level):
             members: list[tuple[int, float, str | None]] = [
-                (p.idx, p.start_s, None) for p in data.people if p.mode == "walk" and p.floor == f
+                (p.idx, p.start_s, None)
+                for p in data.people
+                if p.mode == "walk" and self.sc.occupants[p.idx].floor == f  # where they started
             ]
             members += arrivals.get(f, [])
             if not members:
                 continue
-            walk = self.b.walkable(f, without=self.closed)
+            walk = self.b.walkable(f, without=self.geo_closed)
             parts = (
                 list(walk.geoms) if walk.geom_type == "MultiPolygon" else [walk]
             )  # JuPedSim: connected only
@@ -269,7 +283,7 @@ class Run(AssistMixin):
             p = data.people[i]
             xy = p.xy if stair is None else self._free_point(stair)
             r = self.router.nearest(f, xy, tlists[i], blocked0 - {p.space}) if tlists[i] else None
-            r = r or (self.router.nearest(f, xy, tlists[i]) if tlists[i] else None)
+            r = r or (self.router.nearest(f, xy, tlists[i], self.closed - {p.space}) if tlists[i] else None)
             if r is None:
                 p.mode, p.note = "stranded", "no exit, stair or refuge reachable on this floor"
                 continue
@@ -278,7 +292,8 @@ class Run(AssistMixin):
             dists.append(r[1])
         if not walkers:
             return
-        data.walker_of[key] = order
+        data.walker_of[key], data.targets_of[key] = order, targets
+        down: dict[str, list[tuple[int, float, float, str, str]]] = {}  # stair -> people going down
         doors = self.b.doors_on(f)
         widths = [d.width_m for d in doors if set(d.between) & set(targets)] or [1.0]
         est = H.hydraulic_time(len(walkers), widths, max(dists), min(w.speed for w in walkers))
@@ -312,13 +327,24 @@ class Run(AssistMixin):
                 if v is None:
                     p.mode, p.note = "stranded", "cannot walk down stairs"
                     continue
-                fl, partner = below
-                arrivals.setdefault(fl, []).append(
-                    (i, float(out.exit_time[w]) + self.router.stair_metres(tgt, f, fl) / v, partner)
-                )
-                p.floor = fl
+                down.setdefault(tgt, []).append((i, float(out.exit_time[w]), v, *below))
                 continue
             p.safe_s, p.target = float(out.exit_time[w]), tgt
+        for stair, queue in down.items():  # onto the stair at its SFPE capacity, then down at stair speed
+            width = self._stair_width(f, stair)
+            entries = H.stair_entries([q[1] for q in queue], H.stair_flow(width) if width else math.inf)
+            for (i, _t, v, fl, partner), t_in in zip(queue, entries, strict=True):
+                arrivals.setdefault(fl, []).append(
+                    (i, t_in + self.router.stair_metres(stair, f, fl) / v, partner)
+                )
+                data.people[i].floor = fl
+
+    def _stair_width(self, floor: str, stair: str) -> float | None:
+        """Clear width of a stair's flight: the plan's ``width_m``, else its widest door on the floor
+        (a flight is rarely narrower than its door); None (no limit) for an open stair without either."""
+        w = self.b.spaces[stair].attrs.get("width_m")
+        doors = [d.width_m for d in self.b.doors_on(floor) if stair in d.between]
+        return float(w) if isinstance(w, int | float) and w > 0 else max(doors, default=None)
 
     def _is_stair_down(self, f: str, tgt: str) -> bool:
         return (tgt in self.b.spaces and self.b.spaces[tgt].kind == "stair" and self.sc.strategy == "full"

@@ -47,12 +47,15 @@ def report(d: RunData) -> dict[str, Any]:
     aset_c: dict[str, float] = {}
     why_c: dict[str, str] = {}
     origin = ({sc.fire.space} if sc.fire else set()) | {g.space for g in sc.leaks}
+    aset_all = math.inf  # over every space, also on plans without compartments (scans)
     if ten is not None:
         for s in b.spaces.values():
-            if s.compartment and s.id not in origin:  # the room of origin is reported on its own
-                t = ten.untenable_s.get(s.id, math.inf)
-                if t < aset_c.get(s.compartment, math.inf):
-                    aset_c[s.compartment], why_c[s.compartment] = t, f"{s.id}: {ten.reason[s.id]}"
+            if s.id in origin:  # the room of origin is reported on its own
+                continue
+            t = ten.untenable_s.get(s.id, math.inf)
+            aset_all = min(aset_all, t)
+            if s.compartment and t < aset_c.get(s.compartment, math.inf):
+                aset_c[s.compartment], why_c[s.compartment] = t, f"{s.id}: {ten.reason[s.id]}"
     comps = []
     for cid, c in b.compartments.items():
         occ = [p for p in d.people if p.comp == cid]
@@ -71,7 +74,6 @@ def report(d: RunData) -> dict[str, Any]:
             "aset_s": _r(aset), "untenable": why_c.get(cid, ""),
             "margin_s": _r(aset - clear) if moving and clear is not None and math.isfinite(aset) and math.isfinite(clear) else None,
         })  # fmt: skip
-    aset_all = min((c for c in aset_c.values()), default=math.inf)
     exits: dict[str, list[float]] = {}
     for p in movers:
         if p.target and not math.isnan(p.safe_s):
@@ -94,21 +96,7 @@ def report(d: RunData) -> dict[str, Any]:
             "compartment": p.comp, "mode": p.mode, "start_s": _r(p.start_s), "exit_time_s": _r(p.safe_s),
             "target": p.target, "fed": round(p.fed, 4), "heat_dose": round(p.heat, 4), "at_risk": at_risk,
         })  # fmt: skip
-    doors = []
-    for f, o in d.outcomes.items():
-        for did, times in zip(d.door_ids[f], o.door_times, strict=True):
-            if not times:
-                continue
-            w = b.doors[did].width_m
-            ts = np.sort(np.asarray(times))
-            peak = (
-                max(int(np.searchsorted(ts, t + FLOW_WINDOW_S) - i) for i, t in enumerate(ts)) / FLOW_WINDOW_S
-            )
-            doors.append({
-                "id": did, "floor": f, "width_m": w, "crossings": len(ts), "first_s": _r(ts[0]), "last_s": _r(ts[-1]),
-                "peak_flow_p_s": round(peak, 3), "peak_specific_flow_p_ms": round(peak / w, 3),
-                "sfpe_max_flow_p_s": round(H.door_flow(w), 3),
-            })  # fmt: skip
+    doors = _doors(d)
     staff = []
     if d.plan is not None:
         for h in d.plan.helpers:
@@ -148,8 +136,33 @@ def report(d: RunData) -> dict[str, Any]:
         out["hazard"] = {
             "untenable_s": {z: _r(t) for z, t in ten.untenable_s.items()},
             "reason": {z: r for z, r in ten.reason.items() if r},
-            "limitations": "well-mixed zones (no layering), no wall heat loss: rank scenarios, do not approve designs",
+            "limitations": "well-mixed zones (no layering), walls as a lumped heat sink: rank scenarios, do not approve designs",
         }
+    return out
+
+
+def _doors(d: RunData) -> list[dict[str, Any]]:
+    """Crossings per door: people walking (JuPedSim, with the peak flow against SFPE) and beds or
+    evacuation chairs moved by staff (``device_crossings``, timed by the assisted layer)."""
+    walked: dict[str, list[float]] = {}
+    for f, o in d.outcomes.items():
+        for did, times in zip(d.door_ids[f], o.door_times, strict=True):
+            walked.setdefault(did, []).extend(times)
+    out = []
+    for did in sorted(set(walked) | set(d.device_doors), key=lambda x: (d.building.doors[x].floor, x)):
+        w, ts = d.building.doors[did].width_m, np.sort(np.asarray(walked.get(did, []), dtype=float))
+        dev = sorted(d.device_doors.get(did, []))
+        if not len(ts) and not dev:
+            continue
+        peak = (max(int(np.searchsorted(ts, t + FLOW_WINDOW_S) - i) for i, t in enumerate(ts)) / FLOW_WINDOW_S
+                if len(ts) else 0.0)  # fmt: skip
+        every = [*ts.tolist(), *dev]
+        out.append({
+            "id": did, "floor": d.building.doors[did].floor, "width_m": w, "crossings": len(ts),
+            "device_crossings": len(dev), "first_s": _r(min(every)), "last_s": _r(max(every)),
+            "peak_flow_p_s": round(peak, 3), "peak_specific_flow_p_ms": round(peak / w, 3),
+            "sfpe_max_flow_p_s": round(H.door_flow(w), 3),
+        })  # fmt: skip
     return out
 
 
@@ -163,6 +176,17 @@ def _assumptions(d: RunData) -> list[str]:
         )
     if d.tenability is not None:
         out.append("hazards from medtwin's well-mixed multi-zone model (CFAST/FDS not available)")
+    lifted = {m.patient for m in (d.plan.moves if d.plan else []) if m.device.endswith("+lift")}
+    if lifted:
+        cars = {
+            s.id: s.attrs for s in d.building.spaces.values() if s.kind == "lift" and "speed_m_s" in s.attrs
+        }
+        out.append("evacuation lifts from the plan (" + ", ".join(
+            f"{k}: {a['speed_m_s']} m/s, {a.get('door_s')} s per stop" for k, a in sorted(cars.items()))
+            + "): one bed per trip, acceleration left out; waiting at the lift is dosed in its lobby")  # fmt: skip
+    if any(s.kind == "stair" for s in d.building.spaces.values()) and len(d.building.floors) > 1:
+        out.append("stairs: walked at the SFPE speed (0.92 m/s along the flight), entered at most at SFPE's "
+                   "1.01 p/(s m) of effective width; beds in evacuation chairs are not counted in that flow")  # fmt: skip
     return out
 
 
@@ -176,9 +200,9 @@ def replay(d: RunData, *, max_frames: int = 2000) -> dict[str, Any]:
     """Frames per floor (time, [[person index, x, y], ...]) and the assisted moves as timed paths."""
     floors: dict[str, Any] = {}
     for f, o in d.outcomes.items():
-        order = d.walker_of.get(f, [])
+        order = np.asarray(d.walker_of.get(f, []), dtype=np.int64)
         frames = o.frames[:: max(1, len(o.frames) // max_frames)]
-        floors[f] = [[round(t, 2), [[order[int(k)], round(float(x), 2), round(float(y), 2)] for k, (x, y) in zip(keys, xy, strict=True)]]
+        floors[f] = [[round(t, 2), [[i, x, y] for i, (x, y) in zip(order[keys].tolist(), np.round(xy.astype(float), 2).tolist(), strict=True)]]
                      for t, keys, xy in frames]  # fmt: skip
     moves = []
     by_key = {p.key: p.idx for p in d.people}

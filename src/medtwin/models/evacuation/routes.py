@@ -20,7 +20,7 @@ Blocked = frozenset[str]
 
 @dataclass(frozen=True)
 class Leg:
-    """A stretch of a route: ``metres`` in ``area`` (a space, exit or "door") on ``floor``;
+    """A stretch of a route: ``metres`` in ``area`` (a space, exit or door id) on ``floor``;
     ``stairs`` legs are walked along a stair flight between floors."""
 
     floor: str
@@ -36,6 +36,9 @@ class Route:
     end_floor: str
     end_xy: tuple[float, float]
     points: list[tuple[str, float, float]]  # (floor, x, y), thinned, for the replay
+    # a lift trip (space boarded, space left) between legs[:lift_at] and the rest
+    lift: tuple[str, str] | None = None
+    lift_at: int = 0
 
     @property
     def metres(self) -> float:

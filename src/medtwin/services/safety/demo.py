@@ -5,11 +5,14 @@ smoke compartments by a barrier door across the corridor at x = 28 m, and a stai
 end. Floor F1 (ground): the medical ward MED (rooms MED-R01..R04, four beds each, on the north
 side), a nurse station, lobby with the main entrance, utility, day room, store and treatment
 room; both stair cores open to the outside. Floor F2 (4 m up): the ICU (single rooms ICU-R01..R08,
-one bed each), station, support, store and staff rooms. Room and bed ids are the registry's twin
+one bed each), station, support, store and staff rooms. A bed lift (F1-LIFT / F2-LIFT) opens onto
+the east corridors for the beds that cannot go down the stairs. Room and bed ids are the registry's twin
 ids, so the live census maps onto the plan. Everything here is invented for the demo.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from shapely.geometry import LineString, Point, Polygon, box
 
@@ -19,6 +22,10 @@ CORR_Y0, CORR_Y1 = 8.0, 10.4
 NORTH_Y1, SOUTH_Y0 = 17.4, 1.0
 X0, X1, XB = 4.0, 52.0, 28.0
 STAIR_FLIGHT_M = 10.0  # two flights of 12 risers of 178/279 mm plus landings, per storey
+LIFT_BOX = box(35.2, 5.0, 38.0, CORR_Y0)  # shaft of the bed lift, the same on both floors
+# the demo lift's rated speed and time per stop (doors, wheeling a bed in or out): values of this
+# invented building, as a real plan states its own (docs/evacuation.md)
+DEMO_LIFT = {"speed_m_s": 1.0, "door_s": 30.0}
 DEMO_MOBILITY = {  # demo patients' mobility classes (the platform's default applies to real ones)
     **{f"P{i:03d}": "critical" for i in (1, 2, 3, 5, 6, 8)}, "P004": "bed_bound", "P007": "bed_bound",
     **{f"P{i:03d}": c for i, c in zip(range(9, 25), (
@@ -86,6 +93,12 @@ def demo_building() -> Building:
         [("ICU-STATION", "ICU station", 4, 16), ("ICU-SUPPORT", "support", 16, 28), ("ICU-STORE", "store", 28, 40),
          ("ICU-STAFF", "staff room", 40, 52)],
     )  # fmt: skip
+    for f, room in (("F1", "MED-DAY"), ("F2", "ICU-STORE")):  # a bed lift in the east compartments
+        sid, host = f"{f}-LIFT", b.spaces[room]
+        b.spaces[room] = replace(host, polygon=host.polygon.difference(LIFT_BOX))
+        b.spaces[sid] = Space(sid, "lift", f, LIFT_BOX, host.compartment, "bed lift", connects=("F1", "F2"),
+                              attrs=dict(DEMO_LIFT))  # fmt: skip
+        _door(b, f"{sid}-D", f, (35.95, CORR_Y0), (37.25, CORR_Y0), sid, f"{f}-COR-E")
     b.exits["EXIT-W"] = Exit("EXIT-W", "F1", box(-4.0, 6.0, 0.0, 12.4), "west exit")
     b.exits["EXIT-E"] = Exit("EXIT-E", "F1", box(X1 + 4.0, 6.0, X1 + 8.0, 12.4), "east exit")
     b.exits["EXIT-MAIN"] = Exit("EXIT-MAIN", "F1", box(14.0, -3.0, 22.0, SOUTH_Y0), "main entrance")

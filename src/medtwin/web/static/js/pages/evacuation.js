@@ -172,8 +172,8 @@ export async function mount(root) {
       h("section.panel", null, h("h2", null, "Exits and refuges"),
         table(["Target", "People", "First (s)", "Last (s)"], r.exits.map((e) => [e.id, e.people, fmt(e.first_s), fmt(e.last_s)]))),
       h("section.panel", null, h("h2", null, "Door flows (SFPE maximum 1.3 p/(s·m) of effective width)"),
-        table(["Door", "Width (m)", "Crossings", "Peak flow (p/s)", "Per metre", "SFPE max (p/s)"],
-          r.doors.map((d) => [d.id, fmt(d.width_m, 2), d.crossings, fmt(d.peak_flow_p_s, 2), fmt(d.peak_specific_flow_p_ms, 2), fmt(d.sfpe_max_flow_p_s, 2)]))),
+        table(["Door", "Width (m)", "People walking", "Beds/chairs", "Peak flow (p/s)", "Per metre", "SFPE max (p/s)"],
+          r.doors.map((d) => [d.id, fmt(d.width_m, 2), String(d.crossings), String(d.device_crossings ?? 0), fmt(d.peak_flow_p_s, 2), fmt(d.peak_specific_flow_p_ms, 2), fmt(d.sfpe_max_flow_p_s, 2)]))),
       h("section.panel", null, h("h2", null, "Staff workload"),
         r.staff.length ? table(["Staff", "Floor", "Moves", "Busy (s)", "Walked (m)", "Done at (s)", "FED"],
           r.staff.map((s) => [s.id, s.floor, s.moves, fmt(s.busy_s), fmt(s.walked_m), fmt(s.finish_s), fmt(s.fed, 2)]))
