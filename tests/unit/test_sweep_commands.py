@@ -6,6 +6,7 @@ with the field named."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ from shapely.geometry import box, mapping
 from typer.testing import CliRunner
 
 from medtwin.cli.main import app
+from medtwin.config import Settings
+from medtwin.core.model import Twin, TwinKind
+from medtwin.ingest.pipeline import ReadingBatch
+from medtwin.runtime import Runtime
+from medtwin.services.treatment.pk import compare_for_twin
+from medtwin.services.treatment.repository import TreatmentRepository
 
 pytest.importorskip("dask.distributed")
 runner = CliRunner()
@@ -88,6 +95,33 @@ def test_treat_compare_on_local_cluster_equals_this_process() -> None:
     )
     r = runner.invoke(app, [*VANCO[:-5], "--draws", "50000", "--json", "--scheduler", ""])
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["field"] == "n"
+
+
+def test_stored_twin_comparison_on_local_cluster_equals_this_process(tmp_path: Path) -> None:
+    with Runtime(Settings.load(db=str(tmp_path / "t.db"), mqtt_enabled=False)) as rt:
+        rt.registry.put(Twin("PX", TwinKind.PATIENT, "Synthetic",
+                             attributes={"age": 50, "sex": "female", "weight": 65, "height": 165, "scr": 0.9}))  # fmt: skip
+        now = rt.clock.now()
+        t0 = now - timedelta(hours=20)
+        meds = [{"drug": "Gentamicin", "dose": 350, "unit": "mg", "route": "IV", "time": t0.isoformat()}]
+        lv = [{"code": "3663-2", "value": 18.0, "time": (t0 + timedelta(minutes=60)).isoformat()}]
+        assert (
+            not rt.ingestor.ingest(ReadingBatch("lab", "1", lv, subject="PX", medications=meds))
+            .result(30)
+            .rejected
+        )
+        repo = TreatmentRepository(rt.store)
+        specs = [
+            {"dose_mg": 350, "interval_h": 24, "n_doses": 2},
+            {"dose_mg": 500, "interval_h": 24, "n_doses": 2},
+        ]
+        kw = {"now": now, "n": 3000, "seed": 3, "actor": "test"}
+        here = compare_for_twin(rt.store, repo, "PX", "gentamicin", specs, **kw)  # type: ignore[arg-type]
+        ticks: list[int] = []
+        there = compare_for_twin(rt.store, repo, "PX", "gentamicin", specs, scheduler="local:2",
+                                 progress=lambda d, n: ticks.append(d), **kw)  # type: ignore[arg-type]  # fmt: skip
+    assert here["output"] == there["output"] and here["id"] != there["id"] and ticks[-1] == 2
+    assert here["output"]["results"][0]["confidence"]["level"] in ("high", "low")
 
 
 def test_scheduler_defaults_to_the_setting(ward: Path, tmp_path: Path) -> None:
