@@ -180,6 +180,11 @@ def test_compare_extra_night_nurse_and_store(rt: Runtime) -> None:
     base, nurse = res["rows"][0], res["rows"][1]
     assert base["status"] == nurse["status"] == "ok"
     assert nurse["rset_s"] < base["rset_s"] and nurse["delta_rset_s"] < 0
+    # the extra nurse is exposed herself (one more person at risk) but no patient is worse off
+    assert (
+        nurse["patients_at_risk"] <= base["patients_at_risk"]
+        and res["summary"]["best"] == "extra night nurse"
+    )
     assert svc.store.run(res["id"])["kind"] == "compare"
     with pytest.raises(Exception, match="changes may only hold"):
         svc.compare(dict(FIRE), [{"name": "x", "changes": {"teleport": True}}])

@@ -179,7 +179,8 @@ class SafetyService:
 def _metrics(rep: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": rep["status"], "rset_s": rep["rset_s"], "aset_s": rep["aset_s"], "margin_s": rep["margin_s"],
-        "at_risk": len(rep["at_risk"]), "fed_over_0_3": len(rep["fed_over_0_3"]), "stranded": rep["stuck"],
+        "at_risk": len(rep["at_risk"]), "patients_at_risk": sum(a["role"] == "patient" for a in rep["at_risk"]),
+        "fed_over_0_3": len(rep["fed_over_0_3"]), "stranded": rep["stuck"],
         "staff_max_busy_s": max((s["busy_s"] or 0 for s in rep["staff"]), default=0),
         "compartments": {c["id"]: c["clear_s"] for c in rep["compartments"]},
     }  # fmt: skip
@@ -190,8 +191,12 @@ def _delta(a: float | None, b: float | None) -> float | None:
 
 
 def _best(rows: list[dict[str, Any]]) -> str:
-    def key(r: dict[str, Any]) -> tuple[float, float, float]:
-        return (r["stranded"], r["at_risk"], r["rset_s"] if r["rset_s"] is not None else math.inf)
+    """Fewest people left behind, then fewest patients at risk, then the shortest RSET, then fewest
+    people at risk (an extra nurse who is exposed herself still counts, but after the patients)."""
+
+    def key(r: dict[str, Any]) -> tuple[float, float, float, float]:
+        rset = r["rset_s"] if r["rset_s"] is not None else math.inf
+        return (r["stranded"], r["patients_at_risk"], rset, r["at_risk"])
 
     return str(min(rows, key=key)["name"])
 

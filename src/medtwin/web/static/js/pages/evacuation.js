@@ -188,9 +188,9 @@ export async function mount(root) {
       const res = await api("/api/evacuation/compare", { method: "POST", body: { base: scenario(), variants } });
       const best = res.summary.best;
       cmpBox.replaceChildren(h("section.panel", null, h("h2", null, "Comparison"),
-        table(["Variant", "Status", "RSET (s)", "Δ RSET", "Margin (s)", "At risk", "Not evacuated", "Busiest staff (s)"],
+        table(["Variant", "Status", "RSET (s)", "Δ RSET", "Margin (s)", "Patients at risk", "People at risk", "Not evacuated", "Busiest staff (s)"],
           res.rows.map((r) => [r.name === best ? h("b", null, `${r.name} ★`) : r.name, r.status, fmt(r.rset_s), fmt(r.delta_rset_s),
-            fmt(r.margin_s), r.at_risk, r.stranded, fmt(r.staff_max_busy_s)]))));
+            fmt(r.margin_s), String(r.patients_at_risk ?? "—"), String(r.at_risk), String(r.stranded), fmt(r.staff_max_busy_s)]))));
       say(`Compared ${res.rows.length - 1} variants; best: ${best}.`, "ok");
     } catch (e) { say(errorText(e), "error"); }
   }
