@@ -100,7 +100,8 @@ def list_logs(rt: RT) -> list[dict[str, Any]]:
 async def upload_log(
     name: str, request: Request, rt: RT, offset: int = Query(0, ge=0), final: bool = False
 ) -> dict[str, Any]:
-    """Append one chunk of a log file at ``offset``; ``final=true`` completes the upload."""
+    """Append one chunk of a log file at ``offset``; ``final=true`` completes the upload; offset 0
+    starts it over (a retry after an interrupted upload)."""
     svc = _svc(rt)
     if not NAME.match(name):
         raise ValidationError("a plain file name (letters, digits, . _ -)", field="name")
@@ -111,6 +112,8 @@ async def upload_log(
             f"unsupported extension; use one of {', '.join(sorted(FORMATS))}", field="name"
         ) from None
     part = svc.folder / (name + ".part")
+    if offset == 0:
+        part.unlink(missing_ok=True)  # a new upload: drop what an interrupted one left behind
     size = part.stat().st_size if part.exists() else 0
     if offset != size:
         raise ValidationError(
