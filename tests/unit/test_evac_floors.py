@@ -158,3 +158,14 @@ def test_lift_car_is_one_bed_at_a_time_first_come_first_served() -> None:
     assert lifts.ride("F2-L", "F1-L", 0.0) == (4.0, 48.0)  # the car comes up 4 m, doors, down, doors
     assert lifts.ride("F2-L", "F1-L", 10.0) == (52.0, 96.0)  # the second bed waits for the car
     assert Lifts(from_geojson(two_floors(lift={"door_s": 20.0}))).cars == {}  # no rated speed: not used
+
+
+def test_results_do_not_depend_on_the_pseudonyms(rt: Runtime) -> None:
+    """Jobs of equal urgency are served in census order, never by pseudonym: the CLI, the API and a
+    comparison give the same times whoever asks."""
+    svc = safety_for(rt)
+    doc = {"building": "B1", "census": "night", "strategy": "horizontal", "alarm_s": 60, "staff_response_s": 30,
+           "fire": {"space": "ICU-R03", "growth": "fast", "peak_kw": 1000}}  # fmt: skip
+    a = svc.simulate(dict(doc), lambda x: f"PSN-{x}", record=False)[1]
+    b = svc.simulate(dict(doc), lambda x: f"A-{x[::-1]}", record=False)[1]
+    assert a["rset_s"] == b["rset_s"] and [m["end_s"] for m in a["moves"]] == [m["end_s"] for m in b["moves"]]

@@ -4,7 +4,8 @@ evacuation chair at device speed to safety, and come back for the next one.
 Each bed-bound or critical patient is a *job* needing a device and a team
 (:data:`~medtwin.models.evacuation.classes.ASSIST`: bed 2 staff, critical bed 3, evacuation chair
 1 on stairs). Jobs are served in order of urgency: first the patients whose room turns untenable
-soonest, then the quicker jobs (bed-bound before critical), then the nearer ones. For each job
+soonest, then the quicker jobs (bed-bound before critical), then in the order of the census (the
+scenario's agents; a pseudonym never decides, so results do not depend on who asks). For each job
 the team is the set of free staff who can be at the bed first (each from where their last job
 left them, walking at their own speed); the move starts when the last of them arrives (and not
 before the alarm plus the staff response time), takes the preparation time, then the route at
@@ -50,6 +51,7 @@ class Job:
     xy: tuple[float, float]
     space: str
     urgency_s: float = math.inf  # when the patient's space turns untenable
+    order: int = 0  # place in the census: the last tie-break (never the pseudonym)
 
 
 @dataclass
@@ -95,7 +97,7 @@ def schedule(
     ready_s: float = 0.0,
     ride: RideFn | None = None,
 ) -> Plan:
-    order = sorted(jobs, key=lambda j: (j.urgency_s, 0 if j.cls is Mobility.BED_BOUND else 1, j.key))
+    order = sorted(jobs, key=lambda j: (j.urgency_s, 0 if j.cls is Mobility.BED_BOUND else 1, j.order))
     moves: list[Move] = []
     stranded: list[tuple[str, str]] = []
     for job in order:

@@ -231,7 +231,7 @@ class Run(AssistMixin):
                     needs_stairs and p.cls in (Mobility.WALKING_AID, Mobility.WHEELCHAIR)):  # fmt: skip
                 p.mode = "assisted"
                 urg = self.ten.untenable_s.get(p.space, math.inf) if self.ten else math.inf
-                jobs.setdefault(p.floor, []).append(A.Job(p.key, p.cls, p.floor, p.xy, p.space, urg))
+                jobs.setdefault(p.floor, []).append(A.Job(p.key, p.cls, p.floor, p.xy, p.space, urg, p.idx))
         for p in people:
             if p.mode == "walk":
                 p.start_s = staff_start if p.role == "staff" else walk_start
