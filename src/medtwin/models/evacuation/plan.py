@@ -272,10 +272,10 @@ class Run(AssistMixin):
                    members: list[tuple[int, float, str | None]],
                    arrivals: dict[str, list[tuple[int, float, str | None]]]) -> None:  # fmt: skip
         grown = geom.buffer(0.05)
-        tlists = {
-            i: [t for t in self.targets(f, data.people[i].comp, risk) if grown.intersects(self.b.shrunk(t))]
-            for i, _t, _s in members
-        }
+        by_comp: dict[str, list[str]] = {}  # targets depend on the compartment only
+        for comp in {data.people[i].comp for i, _t, _s in members}:
+            by_comp[comp] = [t for t in self.targets(f, comp, risk) if grown.intersects(self.b.shrunk(t))]
+        tlists = {i: by_comp[data.people[i].comp] for i, _t, _s in members}
         targets = sorted({t for ts in tlists.values() for t in ts})
         walkers, order, dists = [], [], []
         blocked0 = self.closed | (self.ten.untenable_at(0.0) if self.ten else frozenset())
