@@ -39,6 +39,10 @@ def test_evacuation_page_run_replay_3d_compare(context: Any, server: Server) -> 
     names = [t.name for t in server.runtime.store.list_twins() if t.kind.value == "patient"]
     body = pg.locator("main").inner_text()
     assert not any(n in body for n in names)
+    barrier = pg.locator(
+        "section.panel:has(h2:has-text('Door flows')) table.data tbody tr", has_text="F2-D-BARRIER"
+    )
+    expect(barrier.locator("td").nth(3)).to_have_text("4")  # the four beds pushed into the safe compartment
     assert int(pg.locator("#evac-t").get_attribute("max")) > 60
     pg.fill("#evac-t", "300")
     pg.locator("#evac-t").dispatch_event("input")
@@ -50,5 +54,11 @@ def test_evacuation_page_run_replay_3d_compare(context: Any, server: Server) -> 
     rows = pg.locator("section.panel:has(h2:text-is('Comparison')) table.data tbody tr")
     expect(rows.first).to_contain_text("base", timeout=120_000)
     assert rows.count() >= 5
-    pg.screenshot(path=str(Path(__file__).resolve().parents[2] / "test-artifacts" / "evacuation.png"), full_page=True)
+    full = rows.filter(has_text="full evacuation instead of horizontal")
+    expect(full.locator("td").nth(1)).to_have_text(
+        "ok"
+    )  # the ICU's ventilated patients leave by the bed lift
+    pg.screenshot(
+        path=str(Path(__file__).resolve().parents[2] / "test-artifacts" / "evacuation.png"), full_page=True
+    )
     assert errors == []
