@@ -136,7 +136,7 @@ def test_errors_exit_1_with_field(tmp_path: Path) -> None:
             "--json",
         ],
     )
-    assert r.exit_code == 1 and json.loads(r.stdout)["error"]["field"] == "staff[0].pool"
+    assert r.exit_code == 1 and json.loads(r.stdout)["error"]["field"] == "plans[0].staff[0].pool"
 
 
 def test_simulate_json(tmp_path: Path) -> None:

@@ -148,3 +148,19 @@ def test_delay_calibration_explains_planted_waits() -> None:
     )
     v = sim.validate(sim.run(m, **kw), an)
     assert {r["activity"]: r["pass"] for r in v["stages"]}["Imaging"]
+
+
+def test_a_bad_plan_is_refused_before_any_simulation_and_named() -> None:
+    import time
+
+    from medtwin.services.operations.pipeline import simulate_plans
+
+    plans = [
+        {"name": "ok", "staff": [{"pool": "Pharmacy", "add": 1}]},
+        {"name": "typo", "staff": [{"pool": "Pharmacyy", "add": 1}]},
+    ]
+    t0 = time.perf_counter()
+    with pytest.raises(ValidationError) as e:
+        simulate_plans(clinic_log(), plans, replications=50, days=30)
+    assert e.value.field == "plans[1].staff[0].pool" and "'typo'" in e.value.reason
+    assert time.perf_counter() - t0 < 30  # 50 x 30 days of baseline would take minutes

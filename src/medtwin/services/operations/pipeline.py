@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from medtwin.core.errors import ValidationError
 from medtwin.models.flow.building import Building
 from medtwin.models.flow.network import FlowModel
 from medtwin.services.operations import simulate as sim
@@ -122,6 +123,12 @@ def _simulate_plans(
         model = build_model(log, b)
     finally:
         log.close()
+    for i, sc in enumerate(plans):  # every plan is checked before minutes of simulation are spent
+        try:
+            apply(model, sc, b)
+        except ValidationError as exc:
+            field = exc.field if (exc.field or "").startswith("plans[") else f"plans[{i}].{exc.field or 'plan'}"
+            raise ValidationError(f"{exc.reason} (plan {sc.get('name', i)!r})", field=field) from None
     n_runs = 1 + len(plans) + (1 if calibrate_delays else 0)
     done = [0]
 
