@@ -26,6 +26,7 @@ tasks finish; :func:`medtwin.compute.progress.rich_progress` turns it into a pro
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -103,18 +104,24 @@ def run_sweep(
     bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
     out: list[Any] = [None] * n
     done = 0
+
+    def collect(lo: int, hi: int, result: Callable[[], list[Any]]) -> None:
+        nonlocal done
+        try:
+            out[lo:hi] = result()
+        except MedtwinError:
+            raise
+        except Exception as exc:
+            raise SweepError(f"task {lo}..{hi - 1} failed: {exc!r}") from exc
+        done += hi - lo
+        if progress:
+            progress(done, n)
+
     with dask_client(scheduler) as client:
         if client is None:
             for lo, hi in bounds:
-                try:
-                    out[lo:hi] = _run_chunk(fn, list(items[lo:hi]), task_s[lo:hi], shared, has_shared)
-                except MedtwinError:
-                    raise
-                except Exception as exc:
-                    raise SweepError(f"task {lo}..{hi - 1} failed: {exc!r}") from exc
-                done += hi - lo
-                if progress:
-                    progress(done, n)
+                run = functools.partial(_run_chunk, fn, list(items[lo:hi]), task_s[lo:hi], shared, has_shared)
+                collect(lo, hi, run)
             return out
         from dask.distributed import as_completed
 
@@ -128,16 +135,7 @@ def run_sweep(
         }
         try:
             for fut in as_completed(list(futures)):
-                lo, hi = futures[fut]
-                try:
-                    out[lo:hi] = fut.result()
-                except MedtwinError:
-                    raise
-                except Exception as exc:
-                    raise SweepError(f"task {lo}..{hi - 1} failed: {exc!r}") from exc
-                done += hi - lo
-                if progress:
-                    progress(done, n)
+                collect(*futures[fut], fut.result)
         finally:
             client.cancel([f for f in futures if not f.done()])
     return out
