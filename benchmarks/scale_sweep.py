@@ -16,8 +16,8 @@ of a shared host. A LocalCluster's start-up (spawning the worker processes, impo
 timed apart from the sweep; the cluster is reused for both sweeps, as a scheduler address would be
 in production. Identity: the result lists are compared with ``==`` (every float bit for bit).
 
-Run: .venv/bin/python benchmarks/scale_sweep.py [--replications 24] [--days 5] [--people 200]
-     [--evac-replications 4] [--json FILE]
+Run: .venv/bin/python benchmarks/scale_sweep.py [--replications 64] [--days 10] [--people 200]
+     [--evac-replications 12] [--json FILE]
 """
 
 from __future__ import annotations
@@ -127,10 +127,10 @@ def evac_run(doc: dict[str, Any], a: argparse.Namespace, scheduler: Any = None) 
 # ---------------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--replications", type=int, default=24, help="DES replications")
-    ap.add_argument("--days", type=int, default=5, help="open days per DES replication")
+    ap.add_argument("--replications", type=int, default=64, help="DES replications")
+    ap.add_argument("--days", type=int, default=10, help="open days per DES replication")
     ap.add_argument("--people", type=int, default=200, help="people on the evacuation floor")
-    ap.add_argument("--evac-replications", type=int, default=4, help="replications per grid point (6 points)")
+    ap.add_argument("--evac-replications", type=int, default=12, help="replications per grid point (6 points)")
     ap.add_argument("--workers", default="1,2", help="LocalCluster sizes")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--skip-des", action="store_true")
