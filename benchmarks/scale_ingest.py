@@ -33,16 +33,23 @@ without any reading lost; the throughput is then timed to the last ack received.
 CPU: every second the per-process CPU time of the workers, publishers, the broker and the
 PostgreSQL processes (backends of the bench database, the server's own background processes, and
 other databases' backends, which are other people's work on a shared host) is sampled with psutil;
-reported as cores used over the saturated phase next to the host's total. Transactions committed
-come from ``pg_stat_database``.
+reported as cores used over the saturated phase next to the host's total, and as CPU time per
+committed reading. The bench database's backends are sampled at 10 Hz in ``pg_stat_activity`` (on
+CPU, waiting for a row lock, idle in transaction, ...). Transactions committed come from
+``pg_stat_database``; WAL bytes, records and full-page images per reading from the LSN and
+``pg_stat_wal`` (server-wide).
 
-Peer (the ceiling of the database on this host): the same rows, read back from the first run's
-database, inserted by 1, 2 and 4 bare psycopg processes into the same partitioned ``observations``
-table of a fresh database (no key table, no rollups, no latest state, no MQTT), ``--raw-batch``
-rows per statement (``unnest``) and per commit. Reported: rows/s and medtwin's ratio against it.
+Peer (the ceiling of the database on this host): the same rows as medtwin stores them (the pool's
+messages through medtwin's decode and validation), inserted by 1, 2 and 4 bare psycopg processes
+into the same partitioned ``observations`` table of a fresh database (no key table, no rollups, no
+latest state, no MQTT), ``--raw-batch`` rows per statement (``unnest``) and per commit. Reported:
+rows/s, CPU and WAL per row, and medtwin's ratio against it.
 
-Storage: database bytes per reading after the saturated run (``pg_database_size`` growth over the
-run, and per table from ``pg_total_relation_size`` summed over partitions).
+Storage: database bytes per reading after the saturated run (``pg_database_size`` growth, and per
+table from ``pg_total_relation_size`` summed over partitions), then again after ``VACUUM FULL`` of
+the observation tables (without the dead row versions of the rollup and latest-state upserts).
+
+Store migration 13: the one-transaction conversion of a plain table of ``--migration-rows`` rows.
 
 Run: .venv/bin/python benchmarks/scale_ingest.py [--workers 1,2,4] [--seconds 60] [--lag-rate 2000]
      [--lag-seconds 30] [--raw-procs 1,2,4] [--json FILE]

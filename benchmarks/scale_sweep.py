@@ -130,7 +130,9 @@ def main() -> None:
     ap.add_argument("--replications", type=int, default=64, help="DES replications")
     ap.add_argument("--days", type=int, default=10, help="open days per DES replication")
     ap.add_argument("--people", type=int, default=200, help="people on the evacuation floor")
-    ap.add_argument("--evac-replications", type=int, default=12, help="replications per grid point (6 points)")
+    ap.add_argument(
+        "--evac-replications", type=int, default=12, help="replications per grid point (6 points)"
+    )
     ap.add_argument("--workers", default="1,2", help="LocalCluster sizes")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--skip-des", action="store_true")
