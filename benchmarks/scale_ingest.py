@@ -64,6 +64,7 @@ import json
 import multiprocessing as mp
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -861,6 +862,7 @@ def main() -> None:
                 )
     finally:
         broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # message pools and rows: hundreds of MB
     print("\n== summary")
     first = results["workers"][0] if results["workers"] else None
     per_worker = first["saturation"]["readings_per_s"] / first["workers"] if first else None

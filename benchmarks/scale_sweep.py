@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -221,6 +222,7 @@ def main() -> None:
             print(f"  {kind:5s} {label:24s} {info['wall_s']:7.2f} s  speed-up {info['speed_up']:.2f}x"
                   + (f" ({info['speed_up_with_start']:.2f}x with the {st:.1f} s start-up)" if st is not None else "")
                   + f"  identical {info['identical_to_in_process']}")  # fmt: skip
+    shutil.rmtree(tmp, ignore_errors=True)
     out["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
