@@ -238,6 +238,8 @@ def test_remote_care_runs_under_the_content_security_policy(browser: Any, server
             pg.goto("/" + hash_)
             pg.locator(".page[data-page='remote'][data-ready='1']").wait_for(timeout=15000)
         expect(pg.locator("#rc-detail .rc-plot[data-chart='bp'] canvas")).to_have_count(1, timeout=15000)
+        # a self-care decision says why (no rule above self-care) instead of a bare tier
+        expect(pg.locator(".rc-decisions li").first).to_contain_text("No rule above self-care.")
         expect(pg.locator("#rc-patients a.rc-card")).to_have_count(3)
         expect(pg.locator(f"#rc-patients a.rc-card[data-twin='{SELF}']")).to_contain_text(
             "No rule above self-care."

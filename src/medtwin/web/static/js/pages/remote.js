@@ -29,6 +29,11 @@ const tierChip = (t) => h("span.rc-tier", { "data-tier": t, title: TIER_LABEL[t]
 const waited = (iso) => fmtAge((serverNow() - Date.parse(iso)) / 1000);
 const reasonList = (reasons) =>
   h("ul.rc-reasons", null, reasons.map((r) => h("li", { title: r.source }, h("code", null, r.rule), " ", r.detail)));
+// A decision with no rule above self-care says so, rather than showing a bare tier.
+const decisionWhy = (d) => {
+  const above = d.reasons.filter((r) => r.tier !== "self");
+  return above.length ? reasonList(above) : h("span.rc-ok", null, "No rule above self-care.");
+};
 
 export async function mount(root, params, ctx) {
   css();
@@ -116,7 +121,7 @@ export async function mount(root, params, ctx) {
           h("td.num", null, m.max ?? "—"), h("td.num", null, m.mean ?? "—"))))));
     }
     detail.append(h("h3", null, "Decisions (stored, newest first)"), h("ol.rc-decisions", null, decs.map((d) =>
-      h("li", null, tierChip(d.tier), ` ${fmtDateTime(d.time)} `, reasonList(d.reasons.filter((r) => r.tier !== "self"))))));
+      h("li", null, tierChip(d.tier), ` ${fmtDateTime(d.time)} `, decisionWhy(d)))));
     detail.hidden = false;
   }
 
