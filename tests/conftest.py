@@ -125,7 +125,13 @@ def auth_headers(
     u = sec.accounts.get_user(uid)
     if u is None:
         u = sec.accounts.add_user(
-            uid, Role(role), TEST_PASSWORD, name=uid, wards=list(wards), patients=list(patients), staff_id=staff_id
+            uid,
+            Role(role),
+            TEST_PASSWORD,
+            name=uid,
+            wards=list(wards),
+            patients=list(patients),
+            staff_id=staff_id,
         )
     sid, _refresh = sec.accounts.new_session(uid, timedelta(hours=2))
     at = sec.tokens.issue(subject=uid, role=u.role.value, now=wall_now(), session=sid)

@@ -137,7 +137,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     tmp = tmp_path_factory.mktemp("e2e")
     # every page signs in through the login screen: allow more than 5 sign-ins a minute from 127.0.0.1
-    settings = Settings.load(db=str(tmp / "e2e.db"), mqtt_enabled=False, data_dir=tmp, login_rate="1000/minute")
+    settings = Settings.load(
+        db=str(tmp / "e2e.db"), mqtt_enabled=False, data_dir=tmp, login_rate="1000/minute"
+    )
     settings.extra["live_interval_s"] = 1.0
     rt = Runtime(settings)
     seed(rt.registry)

@@ -83,7 +83,9 @@ def test_partitions_retention_and_latest_kept(pg_url: str) -> None:
         assert s.count_observations() == 21
         assert s.latest("P2")["8867-4"].source_id == "1004"
         with s.engine.connect() as c:
-            assert "observations__202605" not in {v for v in pg_history.partitions(c, "observations").values()}
+            assert "observations__202605" not in {
+                v for v in pg_history.partitions(c, "observations").values()
+            }
             assert c.execute(text("SELECT count(*) FROM observation_keys")).scalar() == 21
         # rollups outlive the raw rows: the May hour is still charted
         b = s.buckets("P1", "8867-4", old_t, old_t + timedelta(hours=1), 3600)
@@ -122,7 +124,9 @@ def test_rollups_equal_raw_aggregates_and_follow_corrections(pg_url: str) -> Non
         for i in range(3000):  # ~3.3 h, irregular, some text-only and entered-in-error rows
             t = T0 + timedelta(seconds=4 * i + rng.randint(0, 3))
             status = ObsStatus.ENTERED_IN_ERROR if i % 97 == 0 else ObsStatus.FINAL
-            rows.append(obs(i, t, value=None if i % 53 == 0 else round(rng.uniform(40, 140), 1), status=status))
+            rows.append(
+                obs(i, t, value=None if i % 53 == 0 else round(rng.uniform(40, 140), 1), status=status)
+            )
         for k in range(0, len(rows), 700):
             s.write(rows[k : k + 700])
         start, end = T0 + timedelta(minutes=7, seconds=13), T0 + timedelta(hours=3, minutes=1)
@@ -151,7 +155,10 @@ def test_two_writers_store_each_reading_once(pg_url: str) -> None:
     a, b = SqlStore(pg_url), SqlStore(pg_url)
     try:
         add_patients(a, *[f"P{i}" for i in range(20)])
-        rows = [obs(i, T0 + timedelta(seconds=i // 20), twin=f"P{i % 20}", source=f"m{i % 20}") for i in range(4000)]
+        rows = [
+            obs(i, T0 + timedelta(seconds=i // 20), twin=f"P{i % 20}", source=f"m{i % 20}")
+            for i in range(4000)
+        ]
         results: dict[str, list] = {"a": [], "b": []}
 
         def run(store: SqlStore, name: str, order: list[Observation]) -> None:

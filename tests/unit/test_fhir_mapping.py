@@ -628,7 +628,11 @@ def _only_rejects(doc: Any) -> None:
     assert all(isinstance(r["reason"], str) and r["reason"] for r in rejects)
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "250")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "250")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(doc=JSON)
 def test_fuzz_random_json_only_rejects(doc: Any) -> None:
     _only_rejects(doc)
@@ -636,7 +640,11 @@ def test_fuzz_random_json_only_rejects(doc: Any) -> None:
     batches_from_fhir_json({"resourceType": "Bundle", "type": "batch", "entry": doc})
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=st.data(), base=st.sampled_from([hr(), bp(), PATIENT, MED]))
 def test_fuzz_mutated_observation_only_rejects(data: st.DataObject, base: dict[str, Any]) -> None:
     doc = copy.deepcopy(base)

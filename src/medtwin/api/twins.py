@@ -56,7 +56,10 @@ def _window(start: str | None, end: str | None, rt: Runtime, default: timedelta)
 
 @router.get("/twins")
 def list_twins(
-    request: Request, rt: RT, kind: TwinKind | None = None, mrn: Annotated[str | None, Query(max_length=64)] = None
+    request: Request,
+    rt: RT,
+    kind: TwinKind | None = None,
+    mrn: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
     """Twins (of one kind), limited to those the caller may see. ``mrn`` finds twins by MRN (or any
     identifier) through the keyed blind index: only the matches are decrypted."""

@@ -207,12 +207,23 @@ _TABLE: tuple[CodeInfo, ...] = (
     # quantitative glucose), wearable skin temperature (61008-9 Body surface temperature; not core
     # temperature, so no fever rule reads it) and a bed-occupancy sensor (no LOINC code found).
     CodeInfo(
-        "urine_glucose", LOINC, "5792-7", "Glucose [Mass/volume] in Urine by Test strip", Q, "mg/dL",
-        (0, 5000), category="laboratory",
+        "urine_glucose",
+        LOINC,
+        "5792-7",
+        "Glucose [Mass/volume] in Urine by Test strip",
+        Q,
+        "mg/dL",
+        (0, 5000),
+        category="laboratory",
     ),
     CodeInfo("skin_temp", LOINC, "61008-9", "Body surface temperature", Q, "Cel", (0, 50)),
     CodeInfo(
-        "in_bed", MEDTWIN, "bed-occupancy", "Bed occupancy", ValueKind.CODED, answers=("in", "out"),
+        "in_bed",
+        MEDTWIN,
+        "bed-occupancy",
+        "Bed occupancy",
+        ValueKind.CODED,
+        answers=("in", "out"),
         category="activity",
     ),
     # Imaging-derived (medtwin.services.imaging). LOINC 33728-7 is the tumour size code mCODE uses;

@@ -48,5 +48,7 @@ def demo_users(rt: Runtime, data_dir: Path) -> str:
     acc = security_for(rt).accounts
     for uid, role, name in DEMO_USERS:
         if acc.get_user(uid) is None:
-            acc.add_user(uid, role, password, name=name, wards=["ICU", "MED"] if role is Role.EDUCATOR else None)
+            acc.add_user(
+                uid, role, password, name=name, wards=["ICU", "MED"] if role is Role.EDUCATOR else None
+            )
     return password

@@ -223,9 +223,16 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PHARMACIST: _READONLY_CLINICAL | {"treatment.simulate"},
     Role.RADIOLOGIST: _READONLY_CLINICAL | {"imaging.write"},
     Role.TRAINEE: frozenset({"place.read", "training.play"}),  # de-identified training cases only
-    Role.EDUCATOR: frozenset({"place.read", "staff.read", "training.play", "training.build", "training.teach",
-                              "patient.teach"}),  # builds cases from twins in scope, never reads them directly
-    Role.OPERATIONS: _HOSPITAL | {"flow.read", "flow.run", "evac.read", "evac.run"},  # hospital level: places and occupancy (pseudonymised), no clinical detail
+    Role.EDUCATOR: frozenset(
+        {"place.read", "staff.read", "training.play", "training.build", "training.teach", "patient.teach"}
+    ),  # builds cases from twins in scope, never reads them directly
+    Role.OPERATIONS: _HOSPITAL
+    | {
+        "flow.read",
+        "flow.run",
+        "evac.read",
+        "evac.run",
+    },  # hospital level: places and occupancy (pseudonymised), no clinical detail
     Role.SAFETY_OFFICER: _HOSPITAL | {"evac.read", "evac.run"},
     Role.RESEARCHER: frozenset({"export.deid"}),  # de-identified exports only (the export endpoints)
     Role.DEVICE: frozenset({"patient.ingest", "place.ingest"}),

@@ -8,7 +8,11 @@ from medtwin.runtime import Runtime
 
 
 def start_services(
-    rt: Runtime, *, monitoring: bool = True, reliability: bool = True, treatment: bool = True,
+    rt: Runtime,
+    *,
+    monitoring: bool = True,
+    reliability: bool = True,
+    treatment: bool = True,
     homecare: bool = True,
 ) -> None:
     if treatment:  # refits a patient's drug twin when new levels arrive (issue 7)

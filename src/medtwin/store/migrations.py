@@ -294,7 +294,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "observation corrections (amended / entered-in-error, original kept)", *_V2),
     Migration(3, "alarms (current state) and alarm_events (append-only history)", *_V3),
     Migration(4, "device sequence watermarks and sequence gaps (reliability)", *_V4),
-    Migration(5, "users, sign-in sessions, refresh tokens, revoked tokens, device keys, break-the-glass", *_V5),
+    Migration(
+        5, "users, sign-in sessions, refresh tokens, revoked tokens, device keys, break-the-glass", *_V5
+    ),
     Migration(6, "encryption at rest: data keys, identifier blind index, plaintext-migration marker", *_V6),
     Migration(7, "imaging: studies, series, segmentations, assessments, surgical plans", *_V7),
     Migration(8, "treatment: personalised fits and simulation runs", *_V8),

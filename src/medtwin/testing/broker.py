@@ -21,8 +21,16 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, port: int | None = None, *, persistence: bool = False, max_queued: int = 0,
-                 max_inflight: int = 100, extra: str = "", workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        persistence: bool = False,
+        max_queued: int = 0,
+        max_inflight: int = 100,
+        extra: str = "",
+        workdir: Path | None = None,
+    ) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
@@ -39,8 +47,9 @@ class Mosquitto:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

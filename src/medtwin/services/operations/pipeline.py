@@ -127,7 +127,9 @@ def _simulate_plans(
         try:
             apply(model, sc, b)
         except ValidationError as exc:
-            field = exc.field if (exc.field or "").startswith("plans[") else f"plans[{i}].{exc.field or 'plan'}"
+            field = (
+                exc.field if (exc.field or "").startswith("plans[") else f"plans[{i}].{exc.field or 'plan'}"
+            )
             raise ValidationError(f"{exc.reason} (plan {sc.get('name', i)!r})", field=field) from None
     n_runs = 1 + len(plans) + (1 if calibrate_delays else 0)
     done = [0]
