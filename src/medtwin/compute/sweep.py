@@ -64,14 +64,14 @@ def dask_client(scheduler: str | Any | None) -> Iterator[Any]:
     if scheduler == "local" or scheduler.startswith("local:"):
         n = int(scheduler.split(":", 1)[1]) if ":" in scheduler else (os.cpu_count() or 1)
         with (
-            LocalCluster(
+            LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
             ) as cluster,
-            Client(cluster) as client,
+            Client(cluster) as client,  # type: ignore[no-untyped-call]
         ):
             yield client
         return
-    with Client(scheduler, timeout="30s") as client:
+    with Client(scheduler, timeout="30s") as client:  # type: ignore[no-untyped-call]
         yield client
 
 
@@ -134,7 +134,7 @@ def run_sweep(
             for lo, hi in bounds
         }
         try:
-            for fut in as_completed(list(futures)):
+            for fut in as_completed(list(futures)):  # type: ignore[no-untyped-call]
                 collect(*futures[fut], fut.result)
         finally:
             client.cancel([f for f in futures if not f.done()])

@@ -50,10 +50,12 @@ class ScheduledDevice:
 
     # ------------------------------------------------------------------ schedule
     def _u(self, counter: int, stream: int, n: int = 1) -> np.ndarray:
-        return uniforms(np.array([self._key], dtype=np.uint64), counter, stream, n)[0]
+        u: np.ndarray = uniforms(np.array([self._key], dtype=np.uint64), counter, stream, n)[0]
+        return u
 
     def _z(self, counter: int, n: int = 1) -> np.ndarray:
-        return normals(np.array([self._key], dtype=np.uint64), counter, _S_NOISE, n)[0]
+        z: np.ndarray = normals(np.array([self._key], dtype=np.uint64), counter, _S_NOISE, n)[0]
+        return z
 
     def scheduled(self, last: float, now: float) -> list[tuple[int, float]]:
         """(counter, epoch seconds) of the readings taken in (last, now]."""

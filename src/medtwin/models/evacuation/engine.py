@@ -262,12 +262,14 @@ class Engine:
 
 def _segments_cross(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     def orient(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.sign(
+        s: np.ndarray = np.sign(
             (v[..., 0] - u[..., 0]) * (w[..., 1] - u[..., 1])
             - (v[..., 1] - u[..., 1]) * (w[..., 0] - u[..., 0])
         )
+        return s
 
-    return (orient(p, q, a) * orient(p, q, b) < 0) & (orient(a, b, p) * orient(a, b, q) < 0)
+    cross: np.ndarray = (orient(p, q, a) * orient(p, q, b) < 0) & (orient(a, b, p) * orient(a, b, q) < 0)
+    return cross
 
 
 def simulate(run: FloorRun, hooks: Hooks | None = None) -> Outcome:

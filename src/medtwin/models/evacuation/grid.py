@@ -75,7 +75,7 @@ class FloorGrid:
 
     def label_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Label of the cell under each point (-1 outside); points on a wall edge look around them."""
-        lab = self.label.ravel()[self.cell_of(x, y)]
+        lab: np.ndarray = self.label.ravel()[self.cell_of(x, y)]
         miss = np.nonzero(lab < 0)[0]
         for k in miss:  # a point just inside a shrunk edge: nearest labelled cell within 2 cells
             lab[k] = self._nearby(float(np.asarray(x)[k]), float(np.asarray(y)[k]))

@@ -83,7 +83,7 @@ def _polygons(mask: np.ndarray, x0: float, y0: float, cell: float) -> Polygon | 
             boxes.append(box(x0 + a * cell, y0 + i * cell, x0 + b * cell, y0 + (i + 1) * cell))
     if not boxes:
         return Polygon()
-    return shapely.union_all(boxes).simplify(cell / 2).buffer(0)  # type: ignore[no-any-return]
+    return shapely.union_all(boxes).simplify(cell / 2).buffer(0)
 
 
 def _line_of(cells: np.ndarray, x0: float, y0: float, cell: float) -> LineString:
@@ -110,7 +110,10 @@ def plan_from_points(
     x0, y0 = float(pts[:, 0].min()) - p.cell_m, float(pts[:, 1].min()) - p.cell_m
     nx = int((pts[:, 0].max() - x0) / p.cell_m) + 2
     ny = int((pts[:, 1].max() - y0) / p.cell_m) + 2
-    g = lambda sel: _grid(pts[sel, :2], x0, y0, nx, ny, p.cell_m, p.min_points)  # noqa: E731
+
+    def g(sel: np.ndarray) -> np.ndarray:
+        return _grid(pts[sel, :2], x0, y0, nx, ny, p.cell_m, p.min_points)
+
     walls = ndimage.binary_closing(g((h >= p.wall_band[0]) & (h <= p.wall_band[1])), iterations=1)
     obst = (
         ndimage.binary_closing(g((h >= p.obstacle_band[0]) & (h <= p.obstacle_band[1])), iterations=1) | walls
@@ -130,7 +133,7 @@ def plan_from_points(
         seeds, keep = ndimage.label(free)[0], [1]
     seeds = np.where(np.isin(seeds, keep), seeds, 0)
     # grow the seeds through free cells only (walls stop them), splitting at the narrowest necks
-    region = watershed(-ndimage.distance_transform_edt(free), seeds, mask=free)
+    region = watershed(-ndimage.distance_transform_edt(free), seeds, mask=free)  # type: ignore[no-untyped-call]
     b = Building(building, {floor: Floor(floor, 0, 0.0, round(cz - fz, 2))}, wall_m=p.wall_m, source="lidar")
     names: dict[int, str] = {}
     for k in keep:

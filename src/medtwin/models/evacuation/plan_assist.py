@@ -53,7 +53,8 @@ class AssistMixin:
     def _col(self, area: str) -> int:
         if self.ten is None or area not in self.b.spaces:
             return -1
-        return self.ten.field.col(area)
+        col: int = self.ten.field.col(area)
+        return col
 
     def stay_dose(self, space: str, t0: float, t1: float) -> tuple[float, float]:
         """Dose of someone who stays in ``space`` from ``t0`` to ``t1``."""

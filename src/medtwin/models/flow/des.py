@@ -101,7 +101,11 @@ class Station:
                 self.n_waited += 1
             self.busy += 1
             ev = env.timeout(service)
-            ev.callbacks.append(lambda _e, w=wait, d=done: self._finish(w, d))
+
+            def finish(_e: Any, w: float = wait, d: Callable[[float, float], None] = done) -> None:
+                self._finish(w, d)
+
+            ev.callbacks.append(finish)
 
     def _finish(self, wait: float, done: Callable[[float, float], None]) -> None:
         self._tick()
@@ -152,7 +156,7 @@ def run_station(
     env = simpy.Environment()
     st = Station(env, "station", servers)
     skip = int(customers * warmup)
-    acc = {"w": 0.0, "n": 0, "k": 0, "i": 0}
+    acc: dict[str, Any] = {"w": 0.0, "n": 0, "k": 0, "i": 0}
     expo, mu = rnd.expovariate, 1.0 / mean_service
 
     def done(wait: float, _end: float, idx: int) -> None:
@@ -165,7 +169,11 @@ def run_station(
     def arrival(_e: Any = None) -> None:
         i = acc["i"]
         acc["i"] = i + 1
-        st.arrive(expo(mu), lambda w, t, i=i: done(w, t, i))
+
+        def served(w: float, t: float, i: int = i) -> None:
+            done(w, t, i)
+
+        st.arrive(expo(mu), served)
         if i + 1 < customers:
             env.timeout(expo(arrival_rate)).callbacks.append(arrival)
 
@@ -201,7 +209,10 @@ def simulate_station(
         for r in range(replications)
     ]
     ci = mean_ci([r.wait for r in runs])
-    finite = lambda x: None if math.isinf(x) or math.isnan(x) else round(x, 4)  # noqa: E731
+
+    def finite(x: float) -> float | None:
+        return None if math.isinf(x) or math.isnan(x) else round(x, 4)
+
     return {
         "analytic": {
             "wait_minutes": finite(a.wq),

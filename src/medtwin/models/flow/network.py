@@ -123,9 +123,17 @@ class _DayRun:
         self.opened: dict[str, bool] = dict.fromkeys(m.rosters, False)
         for p in m.rosters:
             for h in range(25):
-                self.env.timeout(h * 3600).callbacks.append(lambda _e, p=p, h=h: self._roster(p, h))
+
+                def roster(_e: Any, p: str = p, h: int = h) -> None:
+                    self._roster(p, h)
+
+                self.env.timeout(h * 3600).callbacks.append(roster)
         for i, t in enumerate(times):
-            self.env.timeout(t).callbacks.append(lambda _e, i=i, t=t: self._start_journey(i, t))
+
+            def start(_e: Any, i: int = i, t: float = t) -> None:
+                self._start_journey(i, t)
+
+            self.env.timeout(t).callbacks.append(start)
         self.n = len(times)
 
     def _roster(self, pool: str, h: int) -> None:

@@ -122,7 +122,8 @@ def heat_rate_per_min(temp_c: float) -> float:
     """Convective heat dose per minute (ISO 13571: 1 / t_Iconv, t_Iconv = 5e7 T^-3.4 min)."""
     if temp_c <= 0:
         return 0.0
-    return 1.0 / (5.0e7 * temp_c**-3.4)
+    rate: float = 1.0 / (5.0e7 * temp_c**-3.4)
+    return rate
 
 
 def extinction_from_soot(soot_kg_m3: float) -> float:

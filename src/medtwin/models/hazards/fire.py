@@ -72,9 +72,12 @@ def plume_mass_flow(qc_kw: float, z_m: float) -> float:
     if qc_kw <= 0 or z_m <= 0:
         return 0.0
     zl = 0.166 * qc_kw**0.4
+    m: float
     if z_m > zl:
-        return 0.071 * qc_kw ** (1 / 3) * z_m ** (5 / 3) + 0.0018 * qc_kw
-    return 0.032 * qc_kw**0.6 * z_m
+        m = 0.071 * qc_kw ** (1 / 3) * z_m ** (5 / 3) + 0.0018 * qc_kw
+        return m
+    m = 0.032 * qc_kw**0.6 * z_m
+    return m
 
 
 def density(t_k: float) -> float:

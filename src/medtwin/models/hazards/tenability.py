@@ -39,13 +39,15 @@ def fed_rates(h: HazardField) -> np.ndarray:
 
 def heat_rates(h: HazardField) -> np.ndarray:
     t = np.maximum(h.temp_c, 1.0)
-    return 1.0 / (5.0e7 * t**-3.4)
+    rates: np.ndarray = 1.0 / (5.0e7 * t**-3.4)
+    return rates
 
 
 def speed_factors(k_ext: np.ndarray) -> np.ndarray:
     """FDS+Evac walking-speed fraction in smoke, vectorised :func:`.fed.smoke_speed_factor`."""
     f = 1.0 + FED.SMOKE_SPEED_BETA * np.maximum(k_ext, 0.0) / FED.SMOKE_SPEED_ALPHA
-    return np.maximum(FED.SMOKE_SPEED_MIN_FRACTION, f)
+    out: np.ndarray = np.maximum(FED.SMOKE_SPEED_MIN_FRACTION, f)
+    return out
 
 
 @dataclass

@@ -249,7 +249,7 @@ def _capacity(lk: Link, open_: bool, dtemp: float, buoyant: bool) -> float:
     dtemp = max(dtemp, 1.0)
     rho = 353.0 / F.T_AMBIENT_K
     if open_:
-        return (
+        flow: float = (
             (2 / 3)
             * CD
             * rho
@@ -257,6 +257,7 @@ def _capacity(lk: Link, open_: bool, dtemp: float, buoyant: bool) -> float:
             * math.sqrt(2 * G * dtemp / F.T_AMBIENT_K)
             * (lk.height_m / 2) ** 1.5
         )
+        return flow
     dp = rho * (dtemp / (F.T_AMBIENT_K + dtemp)) * G * lk.height_m / 2
     return CD * lk.leak_m2 * math.sqrt(2 * rho * dp)
 

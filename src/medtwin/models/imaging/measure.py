@@ -15,7 +15,7 @@ and short axis in the acquisition plane, and intensity (HU) statistics.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,7 +58,7 @@ def max_diameter(mask: NDArray[np.bool_], affine: F64) -> float:
         return 0.0
     sub, lo = _crop(mask)
     padded = np.pad(sub.astype(np.float32), 1)
-    verts, _f, _n, _v = skm.marching_cubes(padded, 0.5)
+    verts, _f, _n, _v = skm.marching_cubes(padded, 0.5)  # type: ignore[no-untyped-call]
     pts = to_lps(affine, verts - 1 + lo)
     return _feret(pts)
 
@@ -78,7 +78,7 @@ def _feret(pts: F64) -> float:
 
 def _slice_contours(sl: NDArray[np.bool_]) -> list[NDArray[np.float64]]:
     padded = np.pad(sl.astype(np.float32), 1)
-    return [c - 1 for c in skm.find_contours(padded, 0.5) if len(c) >= 3]
+    return [c - 1 for c in skm.find_contours(padded, 0.5) if len(c) >= 3]  # type: ignore[no-untyped-call]
 
 
 def axial_axes(
@@ -133,7 +133,7 @@ def _short_axis(a: F64, b: F64, polys: list[F64], affine: F64) -> float:
         return np.column_stack([p @ e1, p @ e2]) if p.ndim == 2 else np.array([p @ e1, p @ e2])
 
     a2, b2 = to2(a), to2(b)
-    u = (b2 - a2) / max(np.linalg.norm(b2 - a2), 1e-9)
+    u = (b2 - a2) / max(cast(float, np.linalg.norm(b2 - a2)), 1e-9)
     n = np.array([-u[1], u[0]])
     shapes = [Polygon(to2(p)).buffer(0) for p in polys if len(p) >= 3]
     length = float(np.linalg.norm(b2 - a2))

@@ -25,11 +25,13 @@ LPS_TO_GL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def lps_to_gl(p: Any) -> F64:
-    return np.asarray(p, dtype=np.float64) @ LPS_TO_GL.T
+    gl: F64 = np.asarray(p, dtype=np.float64) @ LPS_TO_GL.T
+    return gl
 
 
 def gl_to_lps(p: Any) -> F64:
-    return np.asarray(p, dtype=np.float64) @ LPS_TO_GL  # inverse of a rotation is its transpose
+    lps: F64 = np.asarray(p, dtype=np.float64) @ LPS_TO_GL  # inverse of a rotation is its transpose
+    return lps
 
 
 @dataclass
@@ -51,13 +53,13 @@ def mask_to_mesh(
     hi = np.array([int(n[-1]) + 1 for n in nz])
     sub = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     padded = np.pad(sub, 1).astype(np.float32)
-    verts, faces, _n, _v = skm.marching_cubes(padded, 0.5, step_size=max(1, o.step), allow_degenerate=False)
+    verts, faces, _n, _v = skm.marching_cubes(padded, 0.5, step_size=max(1, o.step), allow_degenerate=False)  # type: ignore[no-untyped-call]
     verts = to_lps(affine, verts - 1 + lo)
     if np.linalg.det(affine[:3, :3]) < 0:  # a mirrored grid turns the faces inside out
         faces = faces[:, ::-1]
     m = trimesh.Trimesh(vertices=verts, faces=faces, process=True)
     if o.smooth_iterations > 0:
-        trimesh.smoothing.filter_taubin(m, lamb=0.5, nu=0.53, iterations=o.smooth_iterations)
+        trimesh.smoothing.filter_taubin(m, lamb=0.5, nu=0.53, iterations=o.smooth_iterations)  # type: ignore[no-untyped-call]
     if o.target_faces is not None and len(m.faces) > o.target_faces:
         m = m.simplify_quadric_decimation(face_count=int(o.target_faces))
     if m.volume < 0:
@@ -80,7 +82,7 @@ def to_glb(parts: Sequence[Part]) -> bytes:
         m = p.mesh.copy()
         m.vertices = lps_to_gl(m.vertices)
         rgba = [float(c) for c in p.color[:3]] + [float(p.opacity)]
-        mat = trimesh.visual.material.PBRMaterial(
+        mat = trimesh.visual.material.PBRMaterial(  # type: ignore[no-untyped-call]
             name=p.name,
             baseColorFactor=rgba,
             metallicFactor=0.0,
@@ -88,9 +90,9 @@ def to_glb(parts: Sequence[Part]) -> bytes:
             alphaMode="BLEND" if p.opacity < 1 else "OPAQUE",
             doubleSided=p.opacity < 1,
         )
-        m.visual = trimesh.visual.TextureVisuals(material=mat)
+        m.visual = trimesh.visual.TextureVisuals(material=mat)  # type: ignore[no-untyped-call]
         scene.add_geometry(m, node_name=p.name, geom_name=p.name)
-    data = scene.export(file_type="glb")
+    data = scene.export(file_type="glb")  # type: ignore[no-untyped-call]
     return bytes(data)
 
 

@@ -39,7 +39,8 @@ def rotation_xyz(ax: float, ay: float, az: float) -> F64:
     rx = np.array([[1, 0, 0], [0, np.cos(x), -np.sin(x)], [0, np.sin(x), np.cos(x)]])
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
     rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    rot: F64 = rz @ ry @ rx
+    return rot
 
 
 def _coords(shape: tuple[int, int, int], affine: F64, box: tuple[slice, ...] | None = None) -> F64:

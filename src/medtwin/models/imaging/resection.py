@@ -67,7 +67,7 @@ def _surface(mask: NDArray[np.bool_], affine: F64) -> F64:
     lo = np.array([int(n[0]) for n in nz])
     hi = np.array([int(n[-1]) + 1 for n in nz])
     sub = np.pad(mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], 1).astype(np.float32)
-    verts = skm.marching_cubes(sub, 0.5)[0]
+    verts = skm.marching_cubes(sub, 0.5)[0]  # type: ignore[no-untyped-call]
     return to_lps(affine, verts - 1 + lo)
 
 
@@ -217,7 +217,7 @@ def _near(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 
 def compare(plans: Mapping[str, PlanResult]) -> list[dict[str, Any]]:
     """Rows for a side-by-side comparison, best remnant first among plans with no lesion cut."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, p in plans.items():
         cut = any(not x["removed"] for x in p.lesions)
         rows.append(

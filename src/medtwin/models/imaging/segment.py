@@ -41,7 +41,8 @@ def window(array: NDArray[Any], centre: float, width: float) -> NDArray[np.uint8
         raise ValidationError("window width must be positive", field="width")
     lo = centre - width / 2.0
     out = (np.asarray(array, dtype=np.float32) - lo) * (255.0 / width)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    grey: NDArray[np.uint8] = np.clip(out, 0, 255).astype(np.uint8)
+    return grey
 
 
 def threshold(array: NDArray[Any], lower: float | None, upper: float | None) -> Mask:

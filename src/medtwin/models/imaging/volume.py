@@ -150,7 +150,7 @@ class LabelMap:
                 layers.append(lay)
                 layer = len(layers) - 1
             color = (colors or {}).get(name, _PALETTE[(i - 1) % len(_PALETTE)])
-            segments.append(Segment(i, name, tuple(color), layer=layer))  # type: ignore[arg-type]
+            segments.append(Segment(i, name, tuple(color), layer=layer))
         return cls(np.stack(layers), affine, segments)
 
 

@@ -304,7 +304,7 @@ class RuleSet:
         return RuleSet({**merge(self.rules, overrides), "sources": self.sources})
 
     def get(self, rule_id: str) -> dict[str, Any] | None:
-        r = self.rules.get(rule_id)
+        r: dict[str, Any] | None = self.rules.get(rule_id)
         if r is None or r.get("enabled", True) is False:
             return None
         return r

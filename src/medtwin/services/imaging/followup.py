@@ -118,7 +118,10 @@ def assess_recist(
             raise ValidationError("follow-up belongs to another patient", field="followups")
         cur = _lesions(m, organs)
         offset = tracking.reference_offset(_reference(base_m, reference), _reference(m, reference))
-        found = lambda xs: [tracking.Found(x["name"], tuple(x["centroid"]), x["diameter_mm"]) for x in xs]  # noqa: E731
+
+        def found(xs: list[dict[str, Any]]) -> list[tracking.Found]:
+            return [tracking.Found(x["name"], tuple(x["centroid"]), x["diameter_mm"]) for x in xs]
+
         mt = tracking.match(found(base_l), found(cur), offset)
         by_cur = {x["name"]: x for x in cur}
         now_d = {p: by_cur[c]["diameter_mm"] for p, c, _d in mt.pairs}

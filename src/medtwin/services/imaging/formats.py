@@ -38,7 +38,7 @@ def read_nifti(path: Path) -> tuple[np.ndarray, F64]:
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
     except Exception as exc:
         raise ValidationError(f"not a readable NIfTI file: {type(exc).__name__}", field="file") from None
@@ -149,7 +149,7 @@ def _read_slicer(path: Path) -> LabelMap:
                 tuple(s.get("color", (0.8, 0.3, 0.3))),
                 code,
                 int(s.get("layer", 0)),
-            )  # type: ignore[arg-type]
+            )
         )
     layers = vox if vox.ndim == 4 else vox[np.newaxis]
     return LabelMap(layers, a, segments)

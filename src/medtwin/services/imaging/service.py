@@ -245,7 +245,7 @@ class ImagingService:
                 seed = [int(np.rint(x)) for x in to_index(vol.affine, spec["seed_lps"])]
             if seed is None:
                 raise ValidationError("region growing needs seed_index or seed_lps", field="seed_lps")
-            mask = seg_tools.region_grow(arr, tuple(seed), lo, hi, spec.get("tolerance"))  # type: ignore[arg-type]
+            mask = seg_tools.region_grow(arr, tuple(seed), lo, hi, spec.get("tolerance"))
         else:
             raise ValidationError("method must be threshold or region_grow", field="method")
         sp = vol.spacing

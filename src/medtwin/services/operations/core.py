@@ -54,7 +54,10 @@ def prepare(log: EventLog) -> None:
     df = df.sort(["case_id", "start", "end", "activity"])
     same = pl.col("case_id") == pl.col("case_id").shift(1)
     idx = pl.int_range(pl.len(), dtype=pl.Int64)
-    us = lambda c: pl.col(c).dt.epoch("us")  # noqa: E731
+
+    def us(c: str) -> pl.Expr:
+        return pl.col(c).dt.epoch("us")
+
     gap = pl.when(same).then(us("start") - us("end").shift(1))
     df = df.with_columns(
         (~same).fill_null(True).cum_sum().cast(pl.Int64).alias("case_no"),
@@ -104,7 +107,9 @@ def _parquet_frame(log: EventLog) -> pl.DataFrame | None:
         e = e.dt.replace_time_zone(log.timezone) if tz is None else e
         return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
 
-    text = lambda k: pl.col(str(res[k])).cast(pl.Utf8) if res.get(k) else pl.lit(None, pl.Utf8)  # noqa: E731
+    def text(k: str) -> pl.Expr:
+        return pl.col(str(res[k])).cast(pl.Utf8) if res.get(k) else pl.lit(None, pl.Utf8)
+
     df = df.select(
         text("case_id").alias("case_id"),
         text("activity").alias("activity"),
@@ -113,7 +118,10 @@ def _parquet_frame(log: EventLog) -> pl.DataFrame | None:
         text("resource").alias("resource"),
         text("location").alias("location"),
     )
-    blank = lambda c: pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")  # noqa: E731
+
+    def blank(c: str) -> pl.Expr:
+        return pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")
+
     bad = df.select(
         (
             blank("case_id")
@@ -143,7 +151,10 @@ def core(log: EventLog) -> dict[str, Any]:
     if "polars" not in log.arrow:
         prepare(log)
     con = log.con
-    q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+
+    def q(sql: str) -> Any:
+        return con.execute(sql).fetchall()
+
     con.execute(
         "CREATE OR REPLACE TEMP TABLE case_a AS SELECT case_no, activity, count(*) AS k FROM ev GROUP BY 1, 2"
     )

@@ -99,7 +99,10 @@ def default_departments() -> list[DepartmentSpec]:
 
 def default_stations() -> dict[str, StationSpec]:
     """Shared service points (keys are the roles used by the journey builder)."""
-    rid = lambda p, n: [f"{p}-{i + 1:02d}" for i in range(n)]  # noqa: E731
+
+    def rid(p: str, n: int) -> list[str]:
+        return [f"{p}-{i + 1:02d}" for i in range(n)]
+
     return {
         "registration": StationSpec(
             "Registration",

@@ -61,13 +61,18 @@ def read_ocel_json(src: Path, sink: Any, *, case_type: str | None = None) -> int
     )
     types = [r[0] for r in con.execute("SELECT DISTINCT type FROM obj ORDER BY 1").fetchall()]
     ct = _case_type(types, case_type)
-    attr = lambda keys: (  # noqa: E731
-        f"json_extract_string(list_filter(e.attributes, lambda x: x.name IN {_in(keys)})[1].value, '$')"
-    )
-    rel = lambda types_: (  # noqa: E731
-        f"(SELECT min(o.id) FROM unnest(e.relationships) AS u(r) JOIN obj o ON o.id = r.objectId "
-        f"WHERE o.type IN {_in(types_)} OR r.qualifier IN {_in(types_)})"
-    )
+
+    def attr(keys: tuple[str, ...]) -> str:
+        return (
+            f"json_extract_string(list_filter(e.attributes, lambda x: x.name IN {_in(keys)})[1].value, '$')"
+        )
+
+    def rel(types_: tuple[str, ...]) -> str:
+        return (
+            f"(SELECT min(o.id) FROM unnest(e.relationships) AS u(r) JOIN obj o ON o.id = r.objectId "
+            f"WHERE o.type IN {_in(types_)} OR r.qualifier IN {_in(types_)})"
+        )
+
     sql = f"""
         WITH ev AS (SELECT unnest(events) AS e FROM j)
         SELECT o.id AS case_id, e.type AS activity,
@@ -131,7 +136,10 @@ def read_ocel_sqlite(src: Path, sink: Any, *, case_type: str | None = None) -> i
             if t not in tables:
                 continue
             cols = {r[1] for r in con.execute(f'PRAGMA table_info("{t}")')}
-            pick = lambda keys, cols=cols: next((f'x."{k}"' for k in keys if k in cols), "NULL")  # noqa: E731
+
+            def pick(keys: tuple[str, ...], cols: set[Any] = cols) -> str:
+                return next((f'x."{k}"' for k in keys if k in cols), "NULL")
+
             parts.append(
                 f"SELECT o.ocel_id, {_lit(etype)}, coalesce({pick(START_KEYS)}, x.ocel_time), x.ocel_time, "
                 f"coalesce({pick(RES_KEYS)}, l.res), coalesce({pick(LOC_KEYS)}, l.loc) "

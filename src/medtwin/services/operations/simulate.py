@@ -123,7 +123,10 @@ def _metric(reps: list[dict[str, Any]], get: Callable[[dict[str, Any]], Any]) ->
 
 def _ci(vals: list[float]) -> dict[str, Any]:
     ci = mean_ci(vals)
-    rnd = lambda x: None if x != x else round(x, 3)  # noqa: E731
+
+    def rnd(x: float) -> float | None:
+        return None if x != x else round(x, 3)
+
     return {"mean": rnd(ci.mean), "ci95": [rnd(ci.lo), rnd(ci.hi)]}
 
 
@@ -154,7 +157,10 @@ def compare(base: list[dict[str, Any]], plan: list[dict[str, Any]]) -> dict[str,
 
     def diff(get: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         ci = paired_ci(_metric(base, get), _metric(plan, get))
-        rnd = lambda x: None if x != x else round(x, 3)  # noqa: E731
+
+        def rnd(x: float) -> float | None:
+            return None if x != x else round(x, 3)
+
         sig = ci.n > 1 and ci.lo == ci.lo and (ci.lo > 0 or ci.hi < 0)
         return {"mean": rnd(ci.mean), "ci95": [rnd(ci.lo), rnd(ci.hi)], "significant": bool(sig)}
 

@@ -55,7 +55,7 @@ def _extrude(p: Any, z0: float, h: float) -> trimesh.Trimesh:
             verts += [(x1, y1, z0), (x2, y2, z0), (x2, y2, z0 + h), (x1, y1, z0 + h)]
             faces += [(k, k + 1, k + 2), (k, k + 2, k + 3)]
     m = trimesh.Trimesh(np.asarray(verts), np.asarray(faces), process=False)
-    trimesh.repair.fix_normals(m, multibody=True)
+    trimesh.repair.fix_normals(m, multibody=True)  # type: ignore[no-untyped-call]
     return m
 
 
@@ -111,4 +111,4 @@ def building_glb(b: Building, *, occupancy: dict[str, int] | None = None, beds: 
         m = _prism(box, z + 0.05, 0.5, CLASS_RGB.get(cls, CLASS_RGB[""]))
         if m is not None:
             scene.add_geometry(m, node_name=f"bed:{bid}", geom_name=f"bed:{bid}")
-    return scene.export(file_type="glb")  # type: ignore[no-any-return]
+    return scene.export(file_type="glb")  # type: ignore[no-untyped-call, no-any-return]

@@ -44,7 +44,8 @@ def _plane(
     area = np.linalg.norm(u) * np.linalg.norm(v)
     n = max(1, int(area * density))
     s, t = rng.random((n, 1)), rng.random((n, 1))
-    return a + s * u + t * v
+    pts: np.ndarray = a + s * u + t * v
+    return pts
 
 
 def _wall_x(
@@ -136,7 +137,8 @@ def scan(lay: Layout = Layout(), *, density: float = 400.0, seed: int = 1) -> np
     # the slab south of the corridor wall is outside the storey: drop floor/ceiling points there
     keep = ~((pts[:, 1] < c0 - WALL) & ((np.abs(pts[:, 2]) < 0.02) | (np.abs(pts[:, 2] - lay.height) < 0.02)))
     pts = pts[keep]
-    return pts + rng.normal(0, 0.01, pts.shape)
+    noisy: np.ndarray = pts + rng.normal(0, 0.01, pts.shape)
+    return noisy
 
 
 def ifc_bytes(lay: Layout = Layout()) -> bytes:
