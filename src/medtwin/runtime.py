@@ -49,10 +49,10 @@ class Runtime:
         self.bus.subscribe(TwinChanged, lambda _e: self.ingestor.refresh())
         self.bus.subscribe(RelationshipChanged, lambda _e: self.ingestor.refresh())
         self.services: dict[str, Any] = {}
-        self._stoppers: list[Callable[[], None]] = []
+        self._stoppers: list[Callable[[], object]] = []
         self.started = False
 
-    def add_stopper(self, fn: Callable[[], None]) -> None:
+    def add_stopper(self, fn: Callable[[], object]) -> None:
         self._stoppers.append(fn)
 
     def start(self) -> Runtime:

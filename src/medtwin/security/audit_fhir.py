@@ -101,7 +101,7 @@ def to_fhir(index: int, ev: dict[str, Any], *, observer: str = "medtwin") -> dic
         "observer": {"display": observer},
         "type": [{"system": OBSERVER_TYPE, "code": "4", "display": "Application Server"}],
     }
-    entities = [
+    entities: list[dict[str, Any]] = [
         {
             "what": {"reference": f"Patient/{p}"},
             "type": {"system": AUDIT_ENTITY_TYPE, "code": "1", "display": "Person"},

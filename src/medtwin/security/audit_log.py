@@ -31,7 +31,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -159,7 +159,7 @@ class AuditLog(AuditReads):
     @classmethod
     def for_settings(cls, settings: Any, **kw: Any) -> AuditLog:
         """The audit log of a :class:`medtwin.config.Settings` (``[medtwin.audit]`` table / env)."""
-        cfg = dict(settings.extra.get("audit", {})) if hasattr(settings, "extra") else {}
+        cfg: dict[str, Any] = dict(settings.extra.get("audit", {})) if hasattr(settings, "extra") else {}
         every = int(os.environ.get("MEDTWIN_AUDIT_STH_EVERY", cfg.get("sth_every", 1000)))
         secs = float(os.environ.get("MEDTWIN_AUDIT_STH_SECONDS", cfg.get("sth_seconds", 60.0)))
         url = str(cfg.get("db") or audit_url(settings.db_url))
@@ -293,11 +293,13 @@ class AuditLog(AuditReads):
             try:
                 cur.execute("SELECT coalesce(max(idx) + 1, 0), (SELECT coalesce(max(tree_size), 0) FROM audit_sth) "
                             "FROM audit_entries")  # fmt: skip
-                size, sth_size = (int(x) for x in cur.fetchone())
+                size, sth_size = (int(x) for x in cast(tuple[Any, ...], cur.fetchone()))
                 if size != self.frontier.size or sth_size != self.last_sth_size:
                     with self.engine.connect() as c:  # another process appended: reload
                         self._sync(c)
-                rows, nodes, idxs = [], [], []
+                rows: list[tuple[Any, ...]] = []
+                nodes: list[tuple[Any, ...]] = []
+                idxs: list[int] = []
                 for ev in events:
                     ev["prev"] = self.last_leaf  # links each entry to the one before (locates reorders)
                     body = audit_events.canonical(ev)

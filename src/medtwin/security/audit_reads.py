@@ -96,7 +96,8 @@ class AuditReads:
         after: int = -1,
         limit: int = 100,
     ) -> list[tuple[int, dict[str, Any]]]:
-        where, params = ["idx > :after"], {"after": after, "n": limit}
+        where: list[str] = ["idx > :after"]
+        params: dict[str, Any] = {"after": after, "n": limit}
         for col, val in (("patient", patient), ("subject", subject), ("type", type_)):
             if val is not None:
                 where.append(f"{col} = :{col}")

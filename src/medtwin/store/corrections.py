@@ -30,7 +30,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import text
@@ -180,7 +180,7 @@ def _correct(
                 "status": new.status.value,
                 "meta": json.dumps(
                     {
-                        **new.meta,
+                        **cast(dict[str, Any], new.meta),
                         "reason": codec.seal_opt(reason, "observation_corrections", "reason", new.twin_id),
                     }
                 ),

@@ -313,7 +313,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
-def migrate(execute: Callable[[str], None], current: int, dialect: str) -> list[int]:
+def migrate(execute: Callable[[str], object], current: int, dialect: str) -> list[int]:
     """Apply the migrations above ``current``; return the versions applied."""
     if current > LATEST_VERSION:
         raise StoreError(

@@ -383,6 +383,7 @@ class SqlStore:
     # ---------------------------------------------------------------- writes (hot path)
     def _writer_conn(self) -> Any:
         if self._writer is None:
+            conn: Any
             if self.dialect == "sqlite":
                 assert self.path is not None
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -485,7 +486,7 @@ class SqlStore:
 
     def _pg_insert_obs(self, cur: Any, obs: Sequence[Observation]) -> tuple[list[Observation], int]:
         if self.partitioned:
-            ids = pg_write.insert_batch(cur, _obs_rows(obs, self.codec))
+            ids: dict[tuple[str, str], int] = pg_write.insert_batch(cur, _obs_rows(obs, self.codec))
             accepted, seen = [], set()
             for o in obs:
                 k = o.key
@@ -499,7 +500,7 @@ class SqlStore:
             _obs_rows(obs, self.codec),
             returning=True,
         )
-        ids: dict[tuple[str, str], int] = {}
+        ids = {}
         while True:
             for r in cur.fetchall():
                 ids[(r[1], r[2])] = r[0]
@@ -740,7 +741,8 @@ class SqlStore:
     def medications(
         self, twin_id: str, start: datetime | None = None, end: datetime | None = None
     ) -> list[MedicationAdministration]:
-        where, params = ["twin_id = :t"], {"t": twin_id}
+        where: list[str] = ["twin_id = :t"]
+        params: dict[str, Any] = {"t": twin_id}
         if start is not None:
             where.append("t_us >= :s")
             params["s"] = to_us(start)

@@ -157,7 +157,8 @@ class BatchWriter:
         timeout: float | None = None,
     ) -> Ack:
         """Submit and wait for the commit."""
-        return self.submit(observations, medications, context=context).result(timeout)
+        ack: Ack = self.submit(observations, medications, context=context).result(timeout)
+        return ack
 
     # ------------------------------------------------------------------ the writer thread
     def _take_batch(self) -> list[_Item]:

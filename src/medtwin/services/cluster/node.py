@@ -36,7 +36,7 @@ from medtwin.store.pg_write import SLOTS, slot_of
 log = logging.getLogger(__name__)
 NS_MEMBER = 727277
 NS_SHARD = 727278
-Callback = Callable[[set[int]], None]
+Callback = Callable[[set[int]], object]
 
 
 def enable_feed(store: Any) -> None:
