@@ -168,9 +168,11 @@ async def import_export(twin_id: str, request: Request, rt: RT,
     actor = principal_of(request).actor
     total = {"accepted": 0, "duplicates": 0, "rejected": []}  # type: dict[str, Any]
     for bs, rejects in batches(fmt, raw, twin_id, f"import:{twin_id}"):
-        res = await asyncio.to_thread(
-            lambda b=bs: rt.ingestor.ingest_many(b, context=Context(actor=actor)).result(30)
-        )
+
+        def ingest(b: list[Any] = bs) -> Any:
+            return rt.ingestor.ingest_many(b, context=Context(actor=actor)).result(30)
+
+        res = await asyncio.to_thread(ingest)
         total["accepted"] += res.accepted
         total["duplicates"] += res.duplicates
         total["rejected"] += rejects + res.rejected

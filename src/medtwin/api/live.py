@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -89,7 +89,7 @@ class LiveHub:
             msg = {"type": event.type, "data": event.data}
         else:
             return
-        data = msg.get("data") if isinstance(msg.get("data"), dict) else {}
+        data = cast(dict[str, Any], msg.get("data") if isinstance(msg.get("data"), dict) else {})
         twin, ward = data.get("twin"), data.get("ward")
         for s in self.subs:
             # a room's environment alarm is not about a patient: it carries the ward it belongs to

@@ -176,7 +176,7 @@ def metrics_for(runtime: Runtime) -> RuntimeMetrics:
         if m is None:
             m = runtime.services["metrics"] = RuntimeMetrics(runtime)
             runtime.add_stopper(m.close)
-        return m  # type: ignore[no-any-return]
+        return m
 
 
 def start_metrics(runtime: Runtime, _loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -70,6 +70,8 @@ DOCS_CSP = (
 
 
 def client_ip(scope: Scope, trust_proxy: bool) -> str:
+    name: bytes
+    value: bytes
     if trust_proxy:
         for name, value in scope.get("headers", []):
             if name == b"x-forwarded-for":
@@ -79,6 +81,8 @@ def client_ip(scope: Scope, trust_proxy: bool) -> str:
 
 
 def credential(scope: Scope) -> str | None:
+    name: bytes
+    value: bytes
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             v = value.decode("latin-1")
@@ -88,7 +92,8 @@ def credential(scope: Scope) -> str | None:
         elif name == b"x-device-key" and value:
             return value.decode("latin-1").strip()
     if scope["type"] == "websocket":
-        for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        query: bytes = scope.get("query_string", b"")
+        for k, v in parse_qsl(query.decode("latin-1")):
             if k == "token" and v:
                 return v
     return None

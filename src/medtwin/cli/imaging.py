@@ -59,7 +59,7 @@ def measure(
     try:
         labels = read_labels(path)
         voxel_ml = abs(float(__import__("numpy").linalg.det(labels.affine[:3, :3]))) / 1000.0
-        rows = []
+        rows: list[dict[str, Any]] = []
         for s in labels.segments:
             m = labels.mask(s)
             n = int(m.sum())

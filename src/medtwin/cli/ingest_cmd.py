@@ -78,11 +78,11 @@ def ingest_file(rt: Runtime, path: Path, fmt: str, progress: Any = None) -> Inge
         raw = path.read_bytes()
         for i, msg in enumerate(hl7v2.split_messages(raw)):
             try:
-                batches = hl7v2.parse_oru(msg)
+                oru = hl7v2.parse_oru(msg)
             except MedtwinError as exc:
                 total.rejected.append(reject(i, exc.field, exc.reason))
                 continue
-            res = _submit(rt, batches.batches, [dict(r, index=i) for r in batches.rejects])
+            res = _submit(rt, oru.batches, [dict(r, index=i) for r in oru.rejects])
             for r in res.rejected:
                 r["index"] = i
             total.merge(res)

@@ -97,8 +97,8 @@ def verify(
         )
     else:
         console.print(f"[red]audit log TAMPERED[/red]: first bad entry {rep.first_bad}")
-        for p in rep.problems[:20]:
-            console.print(f"  {p}")
+        for problem in rep.problems[:20]:
+            console.print(f"  {problem}")
     for n in rep.notes:
         console.print(f"  note: {n}")
     raise typer.Exit(0 if rep.ok else 1)
@@ -180,7 +180,7 @@ def status(db: DbOpt = None, as_json: Annotated[bool, typer.Option("--json")] = 
         deks = codec.data_keys(store)
     finally:
         store.close()
-    doc = {
+    doc: dict[str, Any] = {
         "keyring": str(ring.path) if ring.path else "environment (MEDTWIN_KEK)",
         "active_kek": ring.active.id,
         "keks": [

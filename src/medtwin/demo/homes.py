@@ -31,7 +31,7 @@ from medtwin.runtime import Runtime
 
 log = logging.getLogger("medtwin.demo")
 TEAM = ["RC-nurse-1", "GP-1"]
-PATIENTS = {  # id: (name, enrolment)
+PATIENTS: dict[str, tuple[str, dict[str, Any]]] = {  # id: (name, enrolment)
     "H-001": ("Ada Homer", {"conditions": ["hypertension"], "medications": ["amlodipine 5 mg daily"]}),
     "H-002": (
         "Bram Velde",

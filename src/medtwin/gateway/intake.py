@@ -110,7 +110,7 @@ class LocalMqttIntake:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.cfg.session_expiry_s
         props.ReceiveMaximum = self.cfg.local_receive_max
         self.client.connect_async(

@@ -268,7 +268,7 @@ class MqttTransport:
         from paho.mqtt.properties import Properties
 
         self._on_confirm = on_confirm
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.cfg.session_expiry_s
         self.client.connect_async(
             self.cfg.hospital_mqtt_host, self.cfg.hospital_mqtt_port, keepalive=15, clean_start=False,

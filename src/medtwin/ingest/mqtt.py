@@ -46,7 +46,7 @@ MAX_PAYLOAD = 1_048_576
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
-def decode(topic: str, payload: bytes, prefix: str = "medtwin/v1") -> ReadingBatch:
+def decode(topic: str, payload: bytes | bytearray, prefix: str = "medtwin/v1") -> ReadingBatch:
     """Decode one MQTT message into a ReadingBatch, or raise naming the field and reason."""
     parts = topic.split("/")
     pre = prefix.split("/")
@@ -135,7 +135,7 @@ class MqttIngest:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> MqttIngest:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(
             self.host, self.port, keepalive=self.keepalive, clean_start=False, properties=props
