@@ -215,6 +215,33 @@ def login(pg: Any, user: str = STAFF, password: str = E2E_PASSWORD) -> None:
     pg.wait_for_selector(".page[data-ready='1']", timeout=15000)
 
 
+def login_under_csp(pg: Any, user: str, password: str = E2E_PASSWORD) -> str:
+    """Sign in on a page of a context that keeps the real Content-Security-Policy (no string
+    predicates: they need ``eval``); returns the policy header after checking it is strict."""
+    resp = pg.goto("/#/login")
+    csp = str(resp.headers["content-security-policy"])
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    pg.locator("#login-password").wait_for()
+    pg.fill("#login-id", user)
+    pg.fill("#login-password", password)
+    pg.click("button[type=submit]")
+    pg.locator(".page[data-ready='1']").first.wait_for(timeout=15000)
+    return csp
+
+
+def watch(pg: Any, base: str) -> tuple[list[str], list[str]]:
+    """Collect script errors and any request to another origin (the dashboard has no CDN)."""
+    errors: list[str] = []
+    foreign: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on(
+        "request",
+        lambda r: None if r.url.startswith((base + "/", "data:", "blob:")) else foreign.append(r.url),
+    )
+    return errors, foreign
+
+
 @pytest.fixture
 def context(browser: Any, server: Server) -> Iterator[Any]:
     """A fresh browser profile (pages sign in through the UI: see ``page`` and ``login``). The

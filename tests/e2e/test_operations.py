@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import E2E_PASSWORD, STAFF, Server, login
+from tests.e2e.conftest import E2E_PASSWORD, STAFF, Server, login, login_under_csp, watch
 
 pytestmark = pytest.mark.e2e
 
@@ -60,18 +60,6 @@ def _seed(server: Server) -> None:
     assert j["output"]["events"] > 5000, j["output"]
 
 
-def _watch(pg: Any, base: str) -> tuple[list[str], list[str]]:
-    errors: list[str] = []
-    foreign: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on(
-        "request",
-        lambda r: None if r.url.startswith((base + "/", "data:", "blob:")) else foreign.append(r.url),
-    )
-    return errors, foreign
-
-
 def _nums(text: str) -> list[float]:
     return [float(x.replace(",", "")) for x in NUM.findall(text)]
 
@@ -95,15 +83,8 @@ def test_operations_bottlenecks_walking_and_two_plans_under_csp(browser: Any, se
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.base)  # real CSP
     try:
         pg = ctx.new_page()
-        errors, foreign = _watch(pg, server.base)
-        resp = pg.goto("/#/login")
-        csp = resp.headers["content-security-policy"]
-        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-        pg.locator("#login-password").wait_for()
-        pg.fill("#login-id", OPS)
-        pg.fill("#login-password", E2E_PASSWORD)
-        pg.click("button[type=submit]")
-        pg.locator(".page[data-ready='1']").first.wait_for(timeout=15000)
+        errors, foreign = watch(pg, server.base)
+        login_under_csp(pg, OPS)
         pg.goto("/#/operations")
         _ready(pg)
         expect(pg.locator("h1")).to_have_text("Hospital operations")
@@ -220,7 +201,7 @@ def test_operations_bottlenecks_walking_and_two_plans_under_csp(browser: Any, se
 def test_operations_bad_uploads_name_the_field(context: Any, server: Server) -> None:
     _seed(server)
     pg = context.new_page()
-    errors, foreign = _watch(pg, server.base)
+    errors, foreign = watch(pg, server.base)
     login(pg, OPS)
     pg.goto("/#/operations")
     _ready(pg)
@@ -259,7 +240,7 @@ def test_operations_bad_uploads_name_the_field(context: Any, server: Server) -> 
 def test_operations_page_refuses_a_ward_nurse(context: Any, server: Server) -> None:
     _seed(server)
     pg = context.new_page()
-    errors, foreign = _watch(pg, server.base)
+    errors, foreign = watch(pg, server.base)
     login(pg, STAFF)
     pg.goto("/#/operations")
     _ready(pg)

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from medtwin.services.homecare.repository import OUTCOMES
-from tests.e2e.conftest import E2E_PASSWORD, STAFF, Server, iso, login
+from tests.e2e.conftest import E2E_PASSWORD, STAFF, Server, iso, login, login_under_csp, watch
 
 pytestmark = pytest.mark.e2e
 
@@ -96,19 +96,6 @@ def _seed(server: Server) -> None:
     assert tiers == TIERS, tiers
 
 
-def _watch(pg: Any, base: str) -> tuple[list[str], list[str]]:
-    """Collect script errors and any request to another origin (the dashboard has no CDN)."""
-    errors: list[str] = []
-    foreign: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on(
-        "request",
-        lambda r: None if r.url.startswith((base + "/", "data:", "blob:")) else foreign.append(r.url),
-    )
-    return errors, foreign
-
-
 def _row(pg: Any, pid: str) -> Any:
     return pg.locator("#rc-table tr.rc-item", has=pg.locator(f"a[href='#/remote/{pid}']"))
 
@@ -116,7 +103,7 @@ def _row(pg: Any, pid: str) -> Any:
 def test_nurse_worklist_tiers_reasons_acknowledge_outcome_and_trends(context: Any, server: Server) -> None:
     _seed(server)
     pg = context.new_page()
-    errors, foreign = _watch(pg, server.base)
+    errors, foreign = watch(pg, server.base)
     login(pg, NURSE)
     pg.goto("/#/remote")
     expect(pg.locator(".page[data-ready='1'] h1")).to_have_text("Remote care", timeout=15000)
@@ -199,7 +186,7 @@ def test_nurse_worklist_tiers_reasons_acknowledge_outcome_and_trends(context: An
 def test_staff_outside_the_care_team_see_no_home_patients(context: Any, server: Server, user: str) -> None:
     _seed(server)
     pg = context.new_page()
-    errors, foreign = _watch(pg, server.base)
+    errors, foreign = watch(pg, server.base)
     denied: list[str] = []
     pg.on("response", lambda r: denied.append(r.url) if r.status == 403 else None)
     login(pg, user)
@@ -225,15 +212,8 @@ def test_remote_care_runs_under_the_content_security_policy(browser: Any, server
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=server.base)
     try:
         pg = ctx.new_page()
-        errors, foreign = _watch(pg, server.base)
-        resp = pg.goto("/#/login")
-        csp = resp.headers["content-security-policy"]
-        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-        pg.locator("#login-password").wait_for()
-        pg.fill("#login-id", NURSE)
-        pg.fill("#login-password", E2E_PASSWORD)
-        pg.click("button[type=submit]")
-        pg.locator(".page[data-ready='1']").first.wait_for(timeout=15000)
+        errors, foreign = watch(pg, server.base)
+        login_under_csp(pg, NURSE)
         for hash_ in ("#/remote", f"#/remote/{SELF}"):
             pg.goto("/" + hash_)
             pg.locator(".page[data-page='remote'][data-ready='1']").wait_for(timeout=15000)
