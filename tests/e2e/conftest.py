@@ -270,8 +270,11 @@ def page(context: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     assert not [e for e in errs.errors if "Failed to load resource" not in e], errs.errors
 
 
-def wait_ready(pg: Any) -> None:
-    pg.wait_for_selector(".page[data-ready='1']", timeout=15000)
+def wait_ready(pg: Any, page: str | None = None) -> None:
+    """Wait until a page (``page``: that page's id, e.g. "patient") has loaded. Right after a
+    navigation the previous page is still in the DOM with its ready flag: name the page then."""
+    which = f"[data-page='{page}']" if page else ""
+    pg.wait_for_selector(f".page{which}[data-ready='1']", timeout=15000)
 
 
 def ago(**kw: float) -> str:

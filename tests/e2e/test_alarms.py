@@ -29,11 +29,11 @@ def _needs_alarms(server: Server) -> None:
 
 def test_acknowledge_changes_the_state_everywhere(context: Any, page: Any, server: Server) -> None:
     page.goto("/#/ward/ICU")
-    wait_ready(page)
+    wait_ready(page, "ward")
     listing = context.new_page()
     login(listing)
     listing.goto("/#/alarms")
-    wait_ready(listing)
+    wait_ready(listing, "alarms")
     # bed 7 desaturates for 20 s: a high-priority, latched SpO2 alarm
     server.sustained(7, hr=80, spo2=84)
     alarm = server.wait_alarm("P007", "spo2_low")
@@ -56,7 +56,7 @@ def test_acknowledge_changes_the_state_everywhere(context: Any, page: Any, serve
     detail = context.new_page()
     login(detail)
     detail.goto("/#/patient/P007")
-    wait_ready(detail)
+    wait_ready(detail, "patient")
     item = detail.locator(f".alarm-item[data-alarm-id='{alarm['id']}']")
     expect(item).to_contain_text("SpO")
     item.locator("button[data-action='acknowledge']").click()
@@ -82,7 +82,7 @@ def test_alarm_list_sorted_with_pause_and_escalate(context: Any, page: Any, serv
     high = server.wait_alarm("P001", "spo2_low")
     assert (medium["priority"], high["priority"]) == ("medium", "high")
     page.goto("/#/alarms/ICU")
-    wait_ready(page)
+    wait_ready(page, "alarms")
     rows = page.locator("#alarm-table tbody tr[data-alarm-id]")
     expect(rows.first).to_be_visible()
     prios = rows.evaluate_all("rs => rs.map(r => r.dataset.priority)")
@@ -96,7 +96,7 @@ def test_alarm_list_sorted_with_pause_and_escalate(context: Any, page: Any, serv
     ward = context.new_page()
     login(ward)
     ward.goto("/#/ward/ICU")
-    wait_ready(ward)
+    wait_ready(ward, "ward")
     tile = ward.locator("a.tile[data-patient='P008']")
     expect(tile).to_have_attribute("data-alarm", "medium")
     assert tile.locator(".alarm-strip").evaluate(FLASH) == ["iec-flash", "1.6s"]

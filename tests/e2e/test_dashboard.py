@@ -70,7 +70,7 @@ def _get_with(server: Server, path: str, token: str) -> tuple[int, Any]:
 def test_ward_shows_every_bed_and_a_value_changes_live(page: Any, server: Server) -> None:
     server.vitals(2, hr=72, spo2=97, rr=14, sbp=121, dbp=78, temp=36.9)
     page.goto("/#/ward/ICU")
-    wait_ready(page)
+    wait_ready(page, "ward")
     tiles = page.locator("a.tile")
     expect(tiles).to_have_count(8)
     tile = page.locator("a.tile[data-patient='P002']")
@@ -95,7 +95,7 @@ def test_stale_values_are_greyed_with_their_age(page: Any, server: Server) -> No
     server.ingest("MON-004", [{"code": "hr", "value": 64, "time": ago(minutes=5)}])
     server.ingest("MON-004", [{"code": "spo2", "value": 96}])
     page.goto("/#/ward/ICU")
-    wait_ready(page)
+    wait_ready(page, "ward")
     tile = page.locator("a.tile[data-patient='P004']")
     expect(tile.locator(".v-hr")).to_have_class(re.compile(r"\bstale\b"))
     expect(tile.locator(".v-hr .age")).to_have_text(re.compile(r"^5 min$"))
@@ -110,7 +110,7 @@ def test_news2_band_colour_follows_the_live_score(page: Any, server: Server) -> 
     if "scoring" not in server.services:
         pytest.skip("needs medtwin.services.monitoring.scoring (early-warning score service)")
     page.goto("/#/ward/ICU")
-    wait_ready(page)
+    wait_ready(page, "ward")
     badge = page.locator("a.tile[data-patient='P006'] .news2")
     server.ingest(
         "MON-006",
@@ -132,10 +132,10 @@ def test_patient_detail_trends_relationships_and_live_append(page: Any, server: 
     for minutes in (50, 40, 30, 20, 10):
         server.ingest("MON-003", [{"code": "hr", "value": 70 + minutes // 10, "time": ago(minutes=minutes)}])
     page.goto("/#/ward/ICU")
-    wait_ready(page)
+    wait_ready(page, "ward")
     page.locator("a.tile[data-patient='P003']").click()
     expect(page).to_have_url(re.compile(r"#/patient/P003$"))
-    wait_ready(page)
+    wait_ready(page, "patient")
     expect(page.locator("h1")).to_have_text(server.get("/api/twins/P003")["name"])
     rel = page.locator("#relationships")
     expect(rel).to_contain_text("Bed 3")
@@ -166,13 +166,13 @@ def test_patient_detail_trends_relationships_and_live_append(page: Any, server: 
     expect(page.locator(".now-strip .v-hr .val")).to_have_text("117")
     page.keyboard.press("Escape")  # back to the ward, focus on the tile we came from
     expect(page).to_have_url(re.compile(r"#/ward/ICU$"))
-    wait_ready(page)
+    wait_ready(page, "ward")
     expect(page.locator("a.tile[data-patient='P003']")).to_be_focused()
 
 
 def test_charting_saves_to_the_trend_and_shows_inline_errors(page: Any, server: Server) -> None:
     page.goto("/#/patient/P005")
-    wait_ready(page)
+    wait_ready(page, "patient")
     form = page.locator("form.chart-form")
     # one good value, one impossible value: the good one is stored, the bad one is named inline
     page.fill("#cf-hr", "123")
@@ -221,7 +221,7 @@ def test_charting_saves_to_the_trend_and_shows_inline_errors(page: Any, server: 
 
 def test_hospital_map_shows_floors_rooms_and_occupancy(page: Any, server: Server) -> None:
     page.goto("/#/map")
-    wait_ready(page)
+    wait_ready(page, "map")
     floors = page.locator("section.map-floor")
     expect(floors).to_have_count(2)
     expect(floors.first.locator("h2")).to_have_text("Floor 2")  # top floor first
@@ -238,7 +238,7 @@ def test_hospital_map_shows_floors_rooms_and_occupancy(page: Any, server: Server
 
 def test_keyboard_navigation(page: Any, server: Server) -> None:
     page.goto("/#/ward/ICU")
-    wait_ready(page)
+    wait_ready(page, "ward")
     # Tab reaches the first tile, with a visible focus ring
     for _ in range(40):
         page.keyboard.press("Tab")
@@ -258,10 +258,10 @@ def test_keyboard_navigation(page: Any, server: Server) -> None:
     page.keyboard.press("Home")
     page.keyboard.press(" ")  # Space opens a tile, like Enter
     expect(page).to_have_url(re.compile(r"#/patient/P001$"))
-    wait_ready(page)
+    wait_ready(page, "patient")  # the ward is still in the DOM, ready, until the patient replaces it
     page.keyboard.press("Escape")
     expect(page).to_have_url(re.compile(r"#/ward/ICU$"))
-    wait_ready(page)
+    wait_ready(page, "ward")
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
     expect(page.locator("#help [data-close]")).to_be_focused()
@@ -276,7 +276,7 @@ def test_keyboard_navigation(page: Any, server: Server) -> None:
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     page.keyboard.press("w")
     expect(page).to_have_url(re.compile(r"#/ward/ICU$"))
-    wait_ready(page)
+    wait_ready(page, "ward")
     page.screenshot(path=str(ARTIFACTS / "ward_light_theme.png"))
     # every button and form control has an accessible name
     unnamed = page.evaluate(
@@ -314,7 +314,7 @@ def test_navigation_and_vendored_libraries(page: Any, server: Server) -> None:
     assert page.evaluate("import('three').then(m => m.REVISION)") == "187"
     assert page.evaluate("import('uplot').then(m => typeof m.default)") == "function"
     page.goto("/#/ward/MED")
-    wait_ready(page)
+    wait_ready(page, "ward")
     expect(page.locator("a.tile")).to_have_count(16)
     outside = [u for u in requests if not u.startswith((server.base, "data:", "ws://127.0.0.1"))]
     assert outside == []
