@@ -92,6 +92,19 @@ def normalise_url(url: str) -> tuple[str, str]:
     return f"sqlite:///{path}", "sqlite"
 
 
+def _accepted(obs: Sequence[Observation], ids: dict[tuple[str, str], int]) -> tuple[list[Observation], int]:
+    """The readings the database took (their key got a new id), in order, each key once, with
+    their ids set; and how many were duplicates (already stored, or twice in the batch)."""
+    accepted: list[Observation] = []
+    seen: set[tuple[str, str]] = set()
+    for o in obs:
+        k = o.key
+        if k in ids and k not in seen:
+            seen.add(k)
+            accepted.append(_set_id(o, ids[k]))
+    return accepted, len(obs) - len(accepted)
+
+
 def _obs_rows(obs: Sequence[Observation], codec: FieldCodec | None = None) -> list[tuple[Any, ...]]:
     """Rows for executemany. Readings of one message share their datetime objects, so the epoch
     conversion is memoised per object; Method and ObsStatus are StrEnums (already the stored text).
@@ -466,13 +479,7 @@ class SqlStore:
             "SELECT id, source, source_id FROM observations WHERE id > ?", (before,)
         ).fetchall()
         ids = {(r[1], r[2]): r[0] for r in rows}
-        accepted, seen = [], set()
-        for o in obs:
-            k = o.key
-            if k in ids and k not in seen:
-                seen.add(k)
-                accepted.append(_set_id(o, ids[k]))
-        return accepted, len(obs) - len(accepted)
+        return _accepted(obs, ids)
 
     def _feed_enabled(self, cur: Any) -> bool:
         """Whether to write the change feed (``store_settings.feed``, set by cluster shard owners);
@@ -487,13 +494,7 @@ class SqlStore:
     def _pg_insert_obs(self, cur: Any, obs: Sequence[Observation]) -> tuple[list[Observation], int]:
         if self.partitioned:
             ids: dict[tuple[str, str], int] = pg_write.insert_batch(cur, _obs_rows(obs, self.codec))
-            accepted, seen = [], set()
-            for o in obs:
-                k = o.key
-                if k in ids and k not in seen:
-                    seen.add(k)
-                    accepted.append(_set_id(o, ids[k]))
-            return accepted, len(obs) - len(accepted)
+            return _accepted(obs, ids)
         cur.executemany(
             f"INSERT INTO observations ({OBS_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (source, source_id) DO NOTHING RETURNING id, source, source_id",
@@ -506,13 +507,7 @@ class SqlStore:
                 ids[(r[1], r[2])] = r[0]
             if not cur.nextset():
                 break
-        accepted, seen = [], set()
-        for o in obs:
-            k = o.key
-            if k in ids and k not in seen:
-                seen.add(k)
-                accepted.append(_set_id(o, ids[k]))
-        return accepted, len(obs) - len(accepted)
+        return _accepted(obs, ids)
 
     def _upsert_latest(self, cur: Any, accepted: Sequence[Observation]) -> None:
         newest: dict[tuple[str, str], Observation] = {}
