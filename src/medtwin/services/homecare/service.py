@@ -18,13 +18,13 @@ Settings (``[medtwin.homecare]``): ``rules`` (overrides of the default rule set)
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
 from medtwin.core.events import Context, Generic, ObservationsRecorded
 from medtwin.models.triage import Decision, RuleSet, Tier, assess
+from medtwin.services.background import BusWorker
 from medtwin.services.homecare import enrol as enrolment
 from medtwin.services.homecare.collect import inputs_snapshot, patient_data
 from medtwin.services.homecare.repository import HomecareRepository
@@ -36,12 +36,15 @@ KIND_OF = {"clinical": "triage", "trend": "triage", "baseline": "triage", "activ
            "adherence": "adherence"}  # fmt: skip
 
 
-class HomecareService:
+class HomecareService(BusWorker):
+    key = "homecare"
+    thread_name = "medtwin-homecare"
+
     def __init__(
         self, runtime: Any, *, rules: RuleSet | None = None, notifiers: list[Notifier] | None = None
     ) -> None:
+        super().__init__(runtime)
         cfg = dict(runtime.settings.extra.get("homecare", {}))
-        self.rt = runtime
         self.rules = rules or RuleSet(cfg.get("rules") or {})
         self.repo = HomecareRepository(runtime.store)
         self.tick_s = float(cfg.get("tick_s", 60.0))
@@ -57,41 +60,15 @@ class HomecareService:
         self._last_run: dict[str, float] = {}
         self._signature: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._devices: dict[str, tuple[str, ...]] = {}
-        self._cv = threading.Condition()
         self._busy = False
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self._unsub: Any = None
         self.evaluations = 0
         self.notifications = 0
 
-    @classmethod
-    def attach(cls, runtime: Any, **kw: Any) -> HomecareService:
-        svc = cls(runtime, **kw)
-        runtime.services["homecare"] = svc
-        runtime.add_stopper(svc.stop)
-        return svc
+    def _before_start(self) -> None:
+        self._enrolled = {e["twin"] for e in self.repo.enrolments()}
+        self._pending |= self._enrolled
 
-    def start(self) -> HomecareService:
-        if self._thread is None:
-            self._enrolled = {e["twin"] for e in self.repo.enrolments()}
-            self._pending |= self._enrolled
-            self._stop = False
-            self._unsub = self.rt.bus.subscribe(ObservationsRecorded, self._on_observations)
-            self._thread = threading.Thread(target=self._run, name="medtwin-homecare", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._unsub is not None:
-            self._unsub()
-            self._unsub = None
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def _after_stop(self) -> None:
         for n in self.notifiers:
             n.close()
 

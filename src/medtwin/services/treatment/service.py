@@ -16,13 +16,13 @@ It lives in ``runtime.services["treatment"]`` and also exposes the repository fo
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from medtwin.core.codes import BY_KEY
 from medtwin.core.errors import MedtwinError
 from medtwin.core.events import Context, Generic, ObservationsRecorded
 from medtwin.models.pharmacology.library import drug_for_code
+from medtwin.services.background import BusWorker
 from medtwin.services.treatment.pk import fit_twin
 from medtwin.services.treatment.repository import TreatmentRepository
 
@@ -31,48 +31,18 @@ ACTOR = "service:treatment"
 CREATININE = BY_KEY["creatinine"].ref
 
 
-class TreatmentService:
+class TreatmentService(BusWorker):
+    key = "treatment"
+    thread_name = "medtwin-treatment"
+    stop_timeout = 30.0
+
     def __init__(self, runtime: Any) -> None:
-        self.rt = runtime
+        super().__init__(runtime)
         self.repo = TreatmentRepository(runtime.store)
         self._pending: dict[tuple[str, str], set[int]] = {}
         self._creatinine: dict[str, set[int]] = {}
-        self._cv = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stop = False
-        self._unsub: Any = None
         self.fits_done = 0
         self.failures = 0
-
-    @classmethod
-    def attach(cls, runtime: Any) -> TreatmentService:
-        svc = cls(runtime)
-        runtime.services["treatment"] = svc
-        runtime.add_stopper(svc.stop)
-        return svc
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> TreatmentService:
-        if self._thread is None:
-            self._stop = False
-            self._unsub = self.rt.bus.subscribe(ObservationsRecorded, self._on_observations)
-            self._thread = threading.Thread(target=self._run, name="medtwin-treatment", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._unsub is not None:
-            self._unsub()
-            self._unsub = None
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     # ------------------------------------------------------------------ bus handler (writer thread)
     def _on_observations(self, ev: ObservationsRecorded) -> None:
