@@ -21,12 +21,6 @@ FLASH = "el => { const s = getComputedStyle(el, '::before'); return [s.animation
 FRAME = "el => { const s = getComputedStyle(el, '::after'); return [s.animationName, s.borderTopColor] }"
 
 
-@pytest.fixture(autouse=True)
-def _needs_alarms(server: Server) -> None:
-    if "alarms" not in server.services:
-        pytest.skip("needs the alarm service and router (medtwin.api.monitoring, issue 3)")
-
-
 def test_acknowledge_changes_the_state_everywhere(context: Any, page: Any, server: Server) -> None:
     page.goto("/#/ward/ICU")
     wait_ready(page, "ward")

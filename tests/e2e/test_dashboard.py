@@ -107,8 +107,6 @@ def test_stale_values_are_greyed_with_their_age(page: Any, server: Server) -> No
 
 
 def test_news2_band_colour_follows_the_live_score(page: Any, server: Server) -> None:
-    if "scoring" not in server.services:
-        pytest.skip("needs medtwin.services.monitoring.scoring (early-warning score service)")
     page.goto("/#/ward/ICU")
     wait_ready(page, "ward")
     badge = page.locator("a.tile[data-patient='P006'] .news2")
